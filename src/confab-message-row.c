@@ -1,0 +1,278 @@
+/* confab-message-row.c — how one message looks in the list
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "confab-message-row.h"
+
+struct _ConfabMessageRow
+{
+  GtkWidget      parent_instance;
+
+  ConfabMessage *message;
+
+  /* Template widgets */
+  GtkWidget     *bubble;
+  GtkLabel      *sender_label;
+  GtkLabel      *time_label;
+  GtkLabel      *text_label;
+  GtkWidget     *state_box;
+  GtkImage      *state_icon;
+  GtkLabel      *state_label;
+  GtkWidget     *retry_button;
+};
+
+G_DEFINE_FINAL_TYPE (ConfabMessageRow, confab_message_row, GTK_TYPE_WIDGET)
+
+enum {
+  PROP_0,
+  PROP_MESSAGE,
+  N_PROPS
+};
+
+enum {
+  RETRY,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+ConfabMessageRow *
+confab_message_row_new (void)
+{
+  return g_object_new (CONFAB_TYPE_MESSAGE_ROW, NULL);
+}
+
+static void
+update_state (ConfabMessageRow *self)
+{
+  ConfabMessageState state = confab_message_get_state (self->message);
+  const char *icon = NULL;
+  const char *text = NULL;
+  const char *error;
+
+  switch (state)
+    {
+    case CONFAB_MESSAGE_STATE_SENDING:
+      icon = "content-loading-symbolic";
+      text = _("Sending…");
+      break;
+
+    case CONFAB_MESSAGE_STATE_SENT:
+      icon = "object-select-symbolic";
+      /* Translators: the peer (netcat, a script) cannot confirm it got the message */
+      text = _("Sent, no receipt");
+      break;
+
+    case CONFAB_MESSAGE_STATE_DELIVERED:
+      icon = "object-select-symbolic";
+      text = _("Delivered");
+      break;
+
+    case CONFAB_MESSAGE_STATE_FAILED:
+      icon = "dialog-warning-symbolic";
+      text = _("Not sent");
+      break;
+
+    case CONFAB_MESSAGE_STATE_RECEIVED:
+    default:
+      break;
+    }
+
+  gtk_widget_set_visible (self->state_box, text != NULL);
+  gtk_image_set_from_icon_name (self->state_icon, icon);
+  gtk_label_set_text (self->state_label, text != NULL ? text : "");
+  gtk_widget_set_visible (self->retry_button, state == CONFAB_MESSAGE_STATE_FAILED);
+
+  error = confab_message_get_error (self->message);
+  gtk_widget_set_tooltip_text (self->state_box,
+                               state == CONFAB_MESSAGE_STATE_FAILED ? error : NULL);
+
+  if (state == CONFAB_MESSAGE_STATE_FAILED)
+    gtk_widget_add_css_class (self->bubble, "failed");
+  else
+    gtk_widget_remove_css_class (self->bubble, "failed");
+}
+
+static void
+update_direction (ConfabMessageRow *self)
+{
+  gboolean outgoing = confab_message_get_direction (self->message) == CONFAB_DIRECTION_OUTGOING;
+
+  gtk_widget_set_halign (self->bubble, outgoing ? GTK_ALIGN_END : GTK_ALIGN_START);
+  gtk_widget_remove_css_class (self->bubble, outgoing ? "incoming" : "outgoing");
+  gtk_widget_add_css_class (self->bubble, outgoing ? "outgoing" : "incoming");
+}
+
+static void
+update_time (ConfabMessageRow *self)
+{
+  GDateTime *time = confab_message_get_time (self->message);
+  g_autoptr(GDateTime) local = g_date_time_to_local (time);
+  /* Translators: the time of a message; see g_date_time_format() */
+  g_autofree char *short_time = g_date_time_format (local, _("%H:%M"));
+  g_autofree char *long_time = g_date_time_format (local, "%c");
+
+  gtk_label_set_text (self->time_label, short_time);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->time_label), long_time);
+}
+
+ConfabMessage *
+confab_message_row_get_message (ConfabMessageRow *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE_ROW (self), NULL);
+
+  return self->message;
+}
+
+/**
+ * confab_message_row_set_message:
+ * @message: (nullable): the message to show
+ *
+ * Rows are recycled by the list view; the row follows the state of
+ * whichever message it shows.
+ */
+void
+confab_message_row_set_message (ConfabMessageRow *self,
+                                ConfabMessage    *message)
+{
+  g_return_if_fail (CONFAB_IS_MESSAGE_ROW (self));
+  g_return_if_fail (message == NULL || CONFAB_IS_MESSAGE (message));
+
+  if (self->message == message)
+    return;
+
+  if (self->message != NULL)
+    g_signal_handlers_disconnect_by_data (self->message, self);
+
+  g_set_object (&self->message, message);
+
+  if (message != NULL)
+    {
+      /* Set as plain text: text from the network is never markup. */
+      gtk_label_set_text (self->sender_label, confab_message_get_sender (message));
+      gtk_label_set_text (self->text_label, confab_message_get_text (message));
+      update_direction (self);
+      update_time (self);
+      update_state (self);
+      g_signal_connect_object (message, "notify::state",
+                               G_CALLBACK (update_state), self, G_CONNECT_SWAPPED);
+      g_signal_connect_object (message, "notify::error",
+                               G_CALLBACK (update_state), self, G_CONNECT_SWAPPED);
+    }
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MESSAGE]);
+}
+
+static void
+retry_action (GtkWidget  *widget,
+              const char *action_name,
+              GVariant   *parameter)
+{
+  g_signal_emit (widget, signals[RETRY], 0);
+}
+
+static void
+confab_message_row_dispose (GObject *object)
+{
+  ConfabMessageRow *self = (ConfabMessageRow *)object;
+
+  confab_message_row_set_message (self, NULL);
+  gtk_widget_dispose_template (GTK_WIDGET (self), CONFAB_TYPE_MESSAGE_ROW);
+
+  G_OBJECT_CLASS (confab_message_row_parent_class)->dispose (object);
+}
+
+static void
+confab_message_row_get_property (GObject    *object,
+                                 guint       prop_id,
+                                 GValue     *value,
+                                 GParamSpec *pspec)
+{
+  ConfabMessageRow *self = CONFAB_MESSAGE_ROW (object);
+
+  switch (prop_id)
+    {
+    case PROP_MESSAGE:
+      g_value_set_object (value, self->message);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+confab_message_row_set_property (GObject      *object,
+                                 guint         prop_id,
+                                 const GValue *value,
+                                 GParamSpec   *pspec)
+{
+  ConfabMessageRow *self = CONFAB_MESSAGE_ROW (object);
+
+  switch (prop_id)
+    {
+    case PROP_MESSAGE:
+      confab_message_row_set_message (self, g_value_get_object (value));
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+confab_message_row_class_init (ConfabMessageRowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = confab_message_row_dispose;
+  object_class->get_property = confab_message_row_get_property;
+  object_class->set_property = confab_message_row_set_property;
+
+  properties[PROP_MESSAGE] =
+    g_param_spec_object ("message", NULL, NULL,
+                         CONFAB_TYPE_MESSAGE,
+                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * ConfabMessageRow::retry:
+   *
+   * The person asked to send this failed message again.
+   */
+  signals[RETRY] =
+    g_signal_new ("retry",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 0);
+
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/io/github/confab/Confab/confab-message-row.ui");
+  gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, bubble);
+  gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, sender_label);
+  gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, time_label);
+  gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, text_label);
+  gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, state_box);
+  gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, state_icon);
+  gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, state_label);
+  gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, retry_button);
+
+  gtk_widget_class_install_action (widget_class, "row.retry", NULL, retry_action);
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+  gtk_widget_class_set_css_name (widget_class, "confab-message-row");
+}
+
+static void
+confab_message_row_init (ConfabMessageRow *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+}

@@ -1,0 +1,290 @@
+/* confab-preferences-window.c — nickname, peer and local port
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "confab-preferences-window.h"
+
+struct _ConfabPreferencesWindow
+{
+  AdwPreferencesWindow  parent_instance;
+
+  GSettings            *settings;
+
+  /* Template widgets */
+  AdwEntryRow          *nickname_row;
+  AdwEntryRow          *peer_host_row;
+  AdwEntryRow          *peer_port_row;
+  AdwEntryRow          *local_port_row;
+};
+
+G_DEFINE_FINAL_TYPE (ConfabPreferencesWindow, confab_preferences_window,
+                     ADW_TYPE_PREFERENCES_WINDOW)
+
+enum {
+  PROP_0,
+  PROP_SETTINGS,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+ConfabPreferencesWindow *
+confab_preferences_window_new (ConfabApplication *application,
+                               GtkWindow         *parent)
+{
+  g_return_val_if_fail (CONFAB_IS_APPLICATION (application), NULL);
+  g_return_val_if_fail (parent == NULL || GTK_IS_WINDOW (parent), NULL);
+
+  return g_object_new (CONFAB_TYPE_PREFERENCES_WINDOW,
+                       "application", application,
+                       "settings", confab_application_get_settings (application),
+                       "transient-for", parent,
+                       NULL);
+}
+
+static const char *
+port_key (ConfabPreferencesWindow *self,
+          AdwEntryRow             *row)
+{
+  return row == self->local_port_row ? "local-port" : "peer-port";
+}
+
+static gboolean
+parse_port (const char *text,
+            guint16    *port)
+{
+  g_autofree char *stripped = g_strstrip (g_strdup (text));
+  guint64 number;
+
+  if (!g_ascii_string_to_unsigned (stripped, 10, 1, G_MAXUINT16, &number, NULL))
+    return FALSE;
+
+  *port = (guint16)number;
+
+  return TRUE;
+}
+
+static void
+show_port_validity (AdwEntryRow *row,
+                    gboolean     valid)
+{
+  if (valid)
+    {
+      gtk_widget_remove_css_class (GTK_WIDGET (row), "error");
+      gtk_widget_set_tooltip_text (GTK_WIDGET (row), NULL);
+    }
+  else
+    {
+      gtk_widget_add_css_class (GTK_WIDGET (row), "error");
+      gtk_widget_set_tooltip_text (GTK_WIDGET (row),
+                                   _("A port is a whole number from 1 to 65535"));
+    }
+}
+
+static void
+on_port_changed (ConfabPreferencesWindow *self,
+                 GtkEditable             *editable)
+{
+  guint16 port;
+
+  show_port_validity (ADW_ENTRY_ROW (editable),
+                      parse_port (gtk_editable_get_text (editable), &port));
+}
+
+static void
+on_port_apply (ConfabPreferencesWindow *self,
+               AdwEntryRow             *row)
+{
+  guint16 port;
+
+  if (!parse_port (gtk_editable_get_text (GTK_EDITABLE (row)), &port))
+    {
+      show_port_validity (row, FALSE);
+      adw_preferences_window_add_toast (ADW_PREFERENCES_WINDOW (self),
+                                        adw_toast_new (_("Not applied: a port is a whole number from 1 to 65535")));
+      return;
+    }
+
+  g_settings_set_int (self->settings, port_key (self, row), port);
+}
+
+static void
+on_nickname_apply (ConfabPreferencesWindow *self,
+                   AdwEntryRow             *row)
+{
+  g_autofree char *nickname = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (row))));
+
+  g_settings_set_string (self->settings, "nickname", nickname);
+}
+
+static void
+on_peer_host_apply (ConfabPreferencesWindow *self,
+                    AdwEntryRow             *row)
+{
+  g_autofree char *host = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (row))));
+  gsize len = strlen (host);
+
+  /* People paste IPv6 addresses the way URLs write them. */
+  if (len >= 2 && host[0] == '[' && host[len - 1] == ']')
+    {
+      memmove (host, host + 1, len - 2);
+      host[len - 2] = '\0';
+    }
+
+  g_settings_set_string (self->settings, "peer-host", host);
+}
+
+static void
+load_port (ConfabPreferencesWindow *self,
+           AdwEntryRow             *row)
+{
+  g_autofree char *text = g_strdup_printf ("%d", g_settings_get_int (self->settings,
+                                                                     port_key (self, row)));
+
+  gtk_editable_set_text (GTK_EDITABLE (row), text);
+}
+
+static void
+load_string (ConfabPreferencesWindow *self,
+             AdwEntryRow             *row,
+             const char              *key)
+{
+  g_autofree char *text = g_settings_get_string (self->settings, key);
+
+  gtk_editable_set_text (GTK_EDITABLE (row), text);
+}
+
+/* What the person typed but did not apply is applied when the window
+ * closes, if it is valid: closing is how most people say "done".
+ */
+static gboolean
+confab_preferences_window_close_request (GtkWindow *window)
+{
+  ConfabPreferencesWindow *self = CONFAB_PREFERENCES_WINDOW (window);
+  g_autofree char *nickname = g_settings_get_string (self->settings, "nickname");
+  g_autofree char *host = g_settings_get_string (self->settings, "peer-host");
+  AdwEntryRow *port_rows[] = { self->peer_port_row, self->local_port_row };
+  guint16 port;
+
+  if (g_strcmp0 (nickname, gtk_editable_get_text (GTK_EDITABLE (self->nickname_row))) != 0)
+    on_nickname_apply (self, self->nickname_row);
+  if (g_strcmp0 (host, gtk_editable_get_text (GTK_EDITABLE (self->peer_host_row))) != 0)
+    on_peer_host_apply (self, self->peer_host_row);
+
+  for (guint i = 0; i < G_N_ELEMENTS (port_rows); i++)
+    {
+      const char *key = port_key (self, port_rows[i]);
+
+      if (parse_port (gtk_editable_get_text (GTK_EDITABLE (port_rows[i])), &port) &&
+          port != g_settings_get_int (self->settings, key))
+        g_settings_set_int (self->settings, key, port);
+    }
+
+  return GTK_WINDOW_CLASS (confab_preferences_window_parent_class)->close_request (window);
+}
+
+static void
+confab_preferences_window_constructed (GObject *object)
+{
+  ConfabPreferencesWindow *self = (ConfabPreferencesWindow *)object;
+
+  G_OBJECT_CLASS (confab_preferences_window_parent_class)->constructed (object);
+
+  g_assert (G_IS_SETTINGS (self->settings));
+
+  load_string (self, self->nickname_row, "nickname");
+  load_string (self, self->peer_host_row, "peer-host");
+  load_port (self, self->peer_port_row);
+  load_port (self, self->local_port_row);
+}
+
+static void
+confab_preferences_window_dispose (GObject *object)
+{
+  ConfabPreferencesWindow *self = (ConfabPreferencesWindow *)object;
+
+  g_clear_object (&self->settings);
+
+  G_OBJECT_CLASS (confab_preferences_window_parent_class)->dispose (object);
+}
+
+static void
+confab_preferences_window_get_property (GObject    *object,
+                                        guint       prop_id,
+                                        GValue     *value,
+                                        GParamSpec *pspec)
+{
+  ConfabPreferencesWindow *self = CONFAB_PREFERENCES_WINDOW (object);
+
+  switch (prop_id)
+    {
+    case PROP_SETTINGS:
+      g_value_set_object (value, self->settings);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+confab_preferences_window_set_property (GObject      *object,
+                                        guint         prop_id,
+                                        const GValue *value,
+                                        GParamSpec   *pspec)
+{
+  ConfabPreferencesWindow *self = CONFAB_PREFERENCES_WINDOW (object);
+
+  switch (prop_id)
+    {
+    case PROP_SETTINGS:
+      self->settings = g_value_dup_object (value);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+confab_preferences_window_class_init (ConfabPreferencesWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
+
+  object_class->constructed = confab_preferences_window_constructed;
+  object_class->dispose = confab_preferences_window_dispose;
+  object_class->get_property = confab_preferences_window_get_property;
+  object_class->set_property = confab_preferences_window_set_property;
+
+  properties[PROP_SETTINGS] =
+    g_param_spec_object ("settings", NULL, NULL,
+                         G_TYPE_SETTINGS,
+                         (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+  window_class->close_request = confab_preferences_window_close_request;
+
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/io/github/confab/Confab/confab-preferences-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, nickname_row);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, peer_host_row);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, peer_port_row);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, local_port_row);
+  gtk_widget_class_bind_template_callback (widget_class, on_nickname_apply);
+  gtk_widget_class_bind_template_callback (widget_class, on_peer_host_apply);
+  gtk_widget_class_bind_template_callback (widget_class, on_port_apply);
+  gtk_widget_class_bind_template_callback (widget_class, on_port_changed);
+}
+
+static void
+confab_preferences_window_init (ConfabPreferencesWindow *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+}

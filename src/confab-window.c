@@ -1,0 +1,413 @@
+/* confab-window.c — the chat window: message list, entry, header
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "confab-message-row.h"
+#include "confab-window.h"
+
+struct _ConfabWindow
+{
+  AdwApplicationWindow  parent_instance;
+
+  ConfabConversation   *conversation;
+
+  /* Template widgets */
+  AdwToastOverlay      *toast_overlay;
+  AdwWindowTitle       *window_title;
+  GtkRevealer          *bind_error_revealer;
+  GtkLabel             *bind_error_label;
+  GtkStack             *stack;
+  GtkScrolledWindow    *scrolled_window;
+  GtkListView          *list_view;
+  GtkNoSelection       *selection;
+  GtkSignalListItemFactory *factory;
+  GtkEntry             *entry;
+  GtkButton            *send_button;
+
+  /* Whether the list follows new messages: TRUE until the person scrolls up. */
+  gboolean              stick_to_bottom;
+};
+
+G_DEFINE_FINAL_TYPE (ConfabWindow, confab_window, ADW_TYPE_APPLICATION_WINDOW)
+
+enum {
+  PROP_0,
+  PROP_CONVERSATION,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+ConfabWindow *
+confab_window_new (ConfabApplication *application)
+{
+  GSettings *settings;
+  ConfabWindow *self;
+
+  g_return_val_if_fail (CONFAB_IS_APPLICATION (application), NULL);
+
+  self = g_object_new (CONFAB_TYPE_WINDOW,
+                       "application", application,
+                       "conversation", confab_application_get_conversation (application),
+                       NULL);
+
+  settings = confab_application_get_settings (application);
+  g_settings_bind (settings, "window-width", self, "default-width", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "window-height", self, "default-height", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "window-maximized", self, "maximized", G_SETTINGS_BIND_DEFAULT);
+
+  return self;
+}
+
+static void
+confab_window_add_toast (ConfabWindow *self,
+                         const char   *text)
+{
+  AdwToast *toast = adw_toast_new (text);
+
+  adw_toast_set_timeout (toast, 5);
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+}
+
+static gboolean
+has_text (const char *text)
+{
+  for (; *text != '\0'; text = g_utf8_next_char (text))
+    {
+      if (!g_unichar_isspace (g_utf8_get_char (text)))
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
+static gboolean
+has_peer (ConfabWindow *self)
+{
+  return confab_conversation_get_peer_host (self->conversation)[0] != '\0';
+}
+
+static void
+update_send_action (ConfabWindow *self)
+{
+  gboolean enabled = has_peer (self) && has_text (gtk_editable_get_text (GTK_EDITABLE (self->entry)));
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.send", enabled);
+}
+
+static void
+scroll_to_bottom (ConfabWindow *self)
+{
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (self->scrolled_window);
+
+  gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
+}
+
+static void
+on_adjustment_value_changed (ConfabWindow  *self,
+                             GtkAdjustment *adj)
+{
+  double bottom = gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj);
+
+  self->stick_to_bottom = gtk_adjustment_get_value (adj) >= bottom - 2.0;
+}
+
+/* The list grew or the window was resized: keep the newest message in view,
+ * unless the person has scrolled up to read older ones.
+ */
+static void
+on_adjustment_changed (ConfabWindow  *self,
+                       GtkAdjustment *adj)
+{
+  if (self->stick_to_bottom)
+    scroll_to_bottom (self);
+}
+
+static void
+confab_window_send (ConfabWindow *self)
+{
+  const char *text = gtk_editable_get_text (GTK_EDITABLE (self->entry));
+
+  if (!has_text (text))
+    return;
+
+  if (!has_peer (self))
+    {
+      confab_window_add_toast (self, _("Set a peer in Preferences first"));
+      return;
+    }
+
+  self->stick_to_bottom = TRUE;
+  confab_conversation_send (self->conversation, text);
+  gtk_editable_set_text (GTK_EDITABLE (self->entry), "");
+}
+
+static void
+on_entry_activate (ConfabWindow *self,
+                   GtkEntry     *entry)
+{
+  confab_window_send (self);
+}
+
+static void
+on_entry_changed (ConfabWindow *self,
+                  GtkEditable  *editable)
+{
+  update_send_action (self);
+}
+
+static void
+send_action (GtkWidget  *widget,
+             const char *action_name,
+             GVariant   *parameter)
+{
+  confab_window_send (CONFAB_WINDOW (widget));
+}
+
+static void
+update_peer (ConfabWindow *self)
+{
+  const char *host = confab_conversation_get_peer_host (self->conversation);
+  guint port = confab_conversation_get_peer_port (self->conversation);
+
+  if (host[0] == '\0')
+    {
+      adw_window_title_set_subtitle (self->window_title, _("No peer set"));
+      gtk_stack_set_visible_child_name (self->stack, "no-peer");
+    }
+  else
+    {
+      /* Translators: the peer in the window's subtitle, e.g. "192.168.1.7 port 48484" */
+      g_autofree char *subtitle = g_strdup_printf (_("%s port %u"), host, port);
+
+      adw_window_title_set_subtitle (self->window_title, subtitle);
+      gtk_stack_set_visible_child_name (self->stack, "chat");
+    }
+
+  gtk_widget_set_sensitive (GTK_WIDGET (self->entry), host[0] != '\0');
+  update_send_action (self);
+}
+
+static char *
+describe_bind_error (const GError *error,
+                     guint         port)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+    return g_strdup_printf (_("Port %u is in use by another program. "
+                              "Choose another local port in Preferences."), port);
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
+    return g_strdup_printf (_("Confab is not allowed to use port %u. "
+                              "Choose another local port in Preferences."), port);
+
+  return g_strdup_printf (_("Confab cannot receive on port %u: %s. "
+                            "Choose another local port in Preferences."), port, error->message);
+}
+
+static void
+update_bind_error (ConfabWindow *self)
+{
+  const GError *error = confab_conversation_get_bind_error (self->conversation);
+
+  if (error != NULL)
+    {
+      g_autofree char *text =
+        describe_bind_error (error, confab_conversation_get_local_port (self->conversation));
+
+      gtk_label_set_text (self->bind_error_label, text);
+    }
+
+  gtk_revealer_set_reveal_child (self->bind_error_revealer, error != NULL);
+}
+
+static void
+on_send_failed (ConfabWindow       *self,
+                ConfabMessage      *message,
+                const char         *error,
+                ConfabConversation *conversation)
+{
+  /* Translators: a toast; %s says why, e.g. "Could not find “pc.local”" */
+  g_autofree char *text = g_strdup_printf (_("Message not sent: %s"), error);
+
+  confab_window_add_toast (self, text);
+}
+
+static void
+on_row_retry (ConfabWindow     *self,
+              ConfabMessageRow *row)
+{
+  ConfabMessage *message = confab_message_row_get_message (row);
+
+  if (message != NULL)
+    confab_conversation_retry (self->conversation, message);
+}
+
+static void
+on_factory_setup (ConfabWindow             *self,
+                  GtkListItem              *item,
+                  GtkSignalListItemFactory *factory)
+{
+  ConfabMessageRow *row = confab_message_row_new ();
+
+  g_signal_connect_object (row, "retry", G_CALLBACK (on_row_retry), self, G_CONNECT_SWAPPED);
+  gtk_list_item_set_activatable (item, FALSE);
+  gtk_list_item_set_selectable (item, FALSE);
+  gtk_list_item_set_child (item, GTK_WIDGET (row));
+}
+
+static void
+on_factory_bind (ConfabWindow             *self,
+                 GtkListItem              *item,
+                 GtkSignalListItemFactory *factory)
+{
+  confab_message_row_set_message (CONFAB_MESSAGE_ROW (gtk_list_item_get_child (item)),
+                                  gtk_list_item_get_item (item));
+}
+
+static void
+on_factory_unbind (ConfabWindow             *self,
+                   GtkListItem              *item,
+                   GtkSignalListItemFactory *factory)
+{
+  confab_message_row_set_message (CONFAB_MESSAGE_ROW (gtk_list_item_get_child (item)), NULL);
+}
+
+static void
+confab_window_constructed (GObject *object)
+{
+  ConfabWindow *self = (ConfabWindow *)object;
+  GtkAdjustment *adj;
+
+  G_OBJECT_CLASS (confab_window_parent_class)->constructed (object);
+
+  g_assert (CONFAB_IS_CONVERSATION (self->conversation));
+
+  gtk_no_selection_set_model (self->selection, G_LIST_MODEL (self->conversation));
+
+  adj = gtk_scrolled_window_get_vadjustment (self->scrolled_window);
+  g_signal_connect_object (adj, "value-changed",
+                           G_CALLBACK (on_adjustment_value_changed), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (adj, "changed",
+                           G_CALLBACK (on_adjustment_changed), self, G_CONNECT_SWAPPED);
+
+  g_signal_connect_object (self->conversation, "notify::peer-host",
+                           G_CALLBACK (update_peer), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "notify::peer-port",
+                           G_CALLBACK (update_peer), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "notify::bind-error",
+                           G_CALLBACK (update_bind_error), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "notify::local-port",
+                           G_CALLBACK (update_bind_error), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "send-failed",
+                           G_CALLBACK (on_send_failed), self, G_CONNECT_SWAPPED);
+
+  update_peer (self);
+  update_bind_error (self);
+  gtk_window_set_focus (GTK_WINDOW (self), GTK_WIDGET (self->entry));
+}
+
+static void
+confab_window_dispose (GObject *object)
+{
+  ConfabWindow *self = (ConfabWindow *)object;
+
+  gtk_widget_dispose_template (GTK_WIDGET (self), CONFAB_TYPE_WINDOW);
+  g_clear_object (&self->conversation);
+
+  G_OBJECT_CLASS (confab_window_parent_class)->dispose (object);
+}
+
+static void
+confab_window_get_property (GObject    *object,
+                            guint       prop_id,
+                            GValue     *value,
+                            GParamSpec *pspec)
+{
+  ConfabWindow *self = CONFAB_WINDOW (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONVERSATION:
+      g_value_set_object (value, self->conversation);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+confab_window_set_property (GObject      *object,
+                            guint         prop_id,
+                            const GValue *value,
+                            GParamSpec   *pspec)
+{
+  ConfabWindow *self = CONFAB_WINDOW (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONVERSATION:
+      self->conversation = g_value_dup_object (value);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+confab_window_class_init (ConfabWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->constructed = confab_window_constructed;
+  object_class->dispose = confab_window_dispose;
+  object_class->get_property = confab_window_get_property;
+  object_class->set_property = confab_window_set_property;
+
+  properties[PROP_CONVERSATION] =
+    g_param_spec_object ("conversation", NULL, NULL,
+                         CONFAB_TYPE_CONVERSATION,
+                         (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/io/github/confab/Confab/confab-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, window_title);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, bind_error_revealer);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, bind_error_label);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, scrolled_window);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, list_view);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, selection);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, factory);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, entry);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, send_button);
+  gtk_widget_class_bind_template_callback (widget_class, on_entry_activate);
+  gtk_widget_class_bind_template_callback (widget_class, on_entry_changed);
+
+  gtk_widget_class_install_action (widget_class, "win.send", NULL, send_action);
+}
+
+static void
+confab_window_init (ConfabWindow *self)
+{
+  self->stick_to_bottom = TRUE;
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+
+  g_signal_connect_object (self->factory, "setup",
+                           G_CALLBACK (on_factory_setup), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->factory, "bind",
+                           G_CALLBACK (on_factory_bind), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->factory, "unbind",
+                           G_CALLBACK (on_factory_unbind), self, G_CONNECT_SWAPPED);
+}

@@ -1,0 +1,49 @@
+/* confab-channel.h — one UDP socket: bind, resolve the peer, send, receive
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define CONFAB_TYPE_CHANNEL (confab_channel_get_type ())
+
+G_DECLARE_FINAL_TYPE (ConfabChannel, confab_channel, CONFAB, CHANNEL, GObject)
+
+/* Why datagrams were dropped, for diagnostics and tests. */
+typedef struct
+{
+  guint64 received;
+  guint64 dropped_empty;
+  guint64 dropped_not_peer;
+  guint64 dropped_invalid_utf8;
+} ConfabChannelStats;
+
+ConfabChannel *confab_channel_new               (void);
+gboolean       confab_channel_bind              (ConfabChannel        *self,
+                                                 const char           *address,
+                                                 guint16               port,
+                                                 GError              **error);
+void           confab_channel_unbind            (ConfabChannel        *self);
+gboolean       confab_channel_is_bound          (ConfabChannel        *self);
+guint16        confab_channel_get_local_port    (ConfabChannel        *self);
+void           confab_channel_set_peer          (ConfabChannel        *self,
+                                                 const char           *host,
+                                                 guint16               port);
+const char    *confab_channel_get_peer_host     (ConfabChannel        *self);
+guint16        confab_channel_get_peer_port     (ConfabChannel        *self);
+void           confab_channel_send_async        (ConfabChannel        *self,
+                                                 const char           *text,
+                                                 GCancellable         *cancellable,
+                                                 GAsyncReadyCallback   callback,
+                                                 gpointer              user_data);
+gboolean       confab_channel_send_finish       (ConfabChannel        *self,
+                                                 GAsyncResult         *result,
+                                                 GError              **error);
+void           confab_channel_get_stats         (ConfabChannel        *self,
+                                                 ConfabChannelStats   *stats);
+
+G_END_DECLS

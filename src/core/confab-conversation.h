@@ -1,0 +1,38 @@
+/* confab-conversation.h — the list of messages with one peer, joined to the channel
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "confab-channel.h"
+#include "confab-message.h"
+
+G_BEGIN_DECLS
+
+#define CONFAB_TYPE_CONVERSATION (confab_conversation_get_type ())
+
+G_DECLARE_FINAL_TYPE (ConfabConversation, confab_conversation, CONFAB, CONVERSATION, GObject)
+
+ConfabConversation *confab_conversation_new              (void);
+ConfabChannel      *confab_conversation_get_channel      (ConfabConversation  *self);
+const char         *confab_conversation_get_nickname     (ConfabConversation  *self);
+void                confab_conversation_set_nickname     (ConfabConversation  *self,
+                                                          const char          *nickname);
+const char         *confab_conversation_get_peer_host    (ConfabConversation  *self);
+guint16             confab_conversation_get_peer_port    (ConfabConversation  *self);
+void                confab_conversation_set_peer         (ConfabConversation  *self,
+                                                          const char          *host,
+                                                          guint16              port);
+guint16             confab_conversation_get_local_port   (ConfabConversation  *self);
+gboolean            confab_conversation_set_local_port   (ConfabConversation  *self,
+                                                          guint16              port);
+const GError       *confab_conversation_get_bind_error   (ConfabConversation  *self);
+ConfabMessage      *confab_conversation_send             (ConfabConversation  *self,
+                                                          const char          *text);
+void                confab_conversation_retry            (ConfabConversation  *self,
+                                                          ConfabMessage       *message);
+
+G_END_DECLS

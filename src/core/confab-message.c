@@ -1,0 +1,307 @@
+/* confab-message.c — one chat message and its delivery state
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include "confab-core-enums.h"
+#include "confab-message.h"
+
+struct _ConfabMessage
+{
+  GObject             parent_instance;
+
+  ConfabDirection     direction;
+  ConfabMessageState  state;
+  char               *sender;
+  char               *text;
+  char               *error;
+  GDateTime          *time;
+};
+
+G_DEFINE_FINAL_TYPE (ConfabMessage, confab_message, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_DIRECTION,
+  PROP_SENDER,
+  PROP_TEXT,
+  PROP_TIME,
+  PROP_STATE,
+  PROP_ERROR,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+/**
+ * confab_message_new:
+ * @direction: whether I sent it or the peer did
+ * @sender: the sender's nickname
+ * @text: the message text, valid UTF-8
+ * @time: (nullable): when it was sent or received; %NULL for now
+ *
+ * Outgoing messages start in %CONFAB_MESSAGE_STATE_SENDING, incoming ones in
+ * %CONFAB_MESSAGE_STATE_RECEIVED.
+ */
+ConfabMessage *
+confab_message_new (ConfabDirection  direction,
+                    const char      *sender,
+                    const char      *text,
+                    GDateTime       *time)
+{
+  g_autoptr(GDateTime) now = NULL;
+
+  g_return_val_if_fail (sender != NULL, NULL);
+  g_return_val_if_fail (text != NULL, NULL);
+
+  if (time == NULL)
+    time = now = g_date_time_new_now_local ();
+
+  return g_object_new (CONFAB_TYPE_MESSAGE,
+                       "direction", direction,
+                       "sender", sender,
+                       "text", text,
+                       "time", time,
+                       NULL);
+}
+
+static void
+confab_message_finalize (GObject *object)
+{
+  ConfabMessage *self = (ConfabMessage *)object;
+
+  g_clear_pointer (&self->sender, g_free);
+  g_clear_pointer (&self->text, g_free);
+  g_clear_pointer (&self->error, g_free);
+  g_clear_pointer (&self->time, g_date_time_unref);
+
+  G_OBJECT_CLASS (confab_message_parent_class)->finalize (object);
+}
+
+static void
+confab_message_constructed (GObject *object)
+{
+  ConfabMessage *self = (ConfabMessage *)object;
+
+  G_OBJECT_CLASS (confab_message_parent_class)->constructed (object);
+
+  if (self->time == NULL)
+    self->time = g_date_time_new_now_local ();
+  if (self->sender == NULL)
+    self->sender = g_strdup ("");
+  if (self->text == NULL)
+    self->text = g_strdup ("");
+  self->state = self->direction == CONFAB_DIRECTION_OUTGOING
+              ? CONFAB_MESSAGE_STATE_SENDING
+              : CONFAB_MESSAGE_STATE_RECEIVED;
+}
+
+static void
+confab_message_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  ConfabMessage *self = CONFAB_MESSAGE (object);
+
+  switch (prop_id)
+    {
+    case PROP_DIRECTION:
+      g_value_set_enum (value, self->direction);
+      break;
+
+    case PROP_SENDER:
+      g_value_set_string (value, self->sender);
+      break;
+
+    case PROP_TEXT:
+      g_value_set_string (value, self->text);
+      break;
+
+    case PROP_TIME:
+      g_value_set_boxed (value, self->time);
+      break;
+
+    case PROP_STATE:
+      g_value_set_enum (value, self->state);
+      break;
+
+    case PROP_ERROR:
+      g_value_set_string (value, self->error);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+confab_message_set_property (GObject      *object,
+                             guint         prop_id,
+                             const GValue *value,
+                             GParamSpec   *pspec)
+{
+  ConfabMessage *self = CONFAB_MESSAGE (object);
+
+  switch (prop_id)
+    {
+    case PROP_DIRECTION:
+      self->direction = g_value_get_enum (value);
+      break;
+
+    case PROP_SENDER:
+      self->sender = g_value_dup_string (value);
+      break;
+
+    case PROP_TEXT:
+      self->text = g_value_dup_string (value);
+      break;
+
+    case PROP_TIME:
+      self->time = g_value_dup_boxed (value);
+      break;
+
+    case PROP_STATE:
+      confab_message_set_state (self, g_value_get_enum (value));
+      break;
+
+    case PROP_ERROR:
+      confab_message_set_error (self, g_value_get_string (value));
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+confab_message_class_init (ConfabMessageClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->constructed = confab_message_constructed;
+  object_class->finalize = confab_message_finalize;
+  object_class->get_property = confab_message_get_property;
+  object_class->set_property = confab_message_set_property;
+
+  properties[PROP_DIRECTION] =
+    g_param_spec_enum ("direction", NULL, NULL,
+                       CONFAB_TYPE_DIRECTION,
+                       CONFAB_DIRECTION_INCOMING,
+                       (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_SENDER] =
+    g_param_spec_string ("sender", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_TEXT] =
+    g_param_spec_string ("text", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_TIME] =
+    g_param_spec_boxed ("time", NULL, NULL,
+                        G_TYPE_DATE_TIME,
+                        (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_STATE] =
+    g_param_spec_enum ("state", NULL, NULL,
+                       CONFAB_TYPE_MESSAGE_STATE,
+                       CONFAB_MESSAGE_STATE_SENDING,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_ERROR] =
+    g_param_spec_string ("error", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+confab_message_init (ConfabMessage *self)
+{
+}
+
+ConfabDirection
+confab_message_get_direction (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), CONFAB_DIRECTION_INCOMING);
+
+  return self->direction;
+}
+
+const char *
+confab_message_get_sender (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), NULL);
+
+  return self->sender;
+}
+
+const char *
+confab_message_get_text (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), NULL);
+
+  return self->text;
+}
+
+GDateTime *
+confab_message_get_time (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), NULL);
+
+  return self->time;
+}
+
+ConfabMessageState
+confab_message_get_state (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), CONFAB_MESSAGE_STATE_FAILED);
+
+  return self->state;
+}
+
+void
+confab_message_set_state (ConfabMessage      *self,
+                          ConfabMessageState  state)
+{
+  g_return_if_fail (CONFAB_IS_MESSAGE (self));
+
+  if (self->state == state)
+    return;
+
+  self->state = state;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
+}
+
+/**
+ * confab_message_get_error:
+ *
+ * Returns: (nullable): why the last attempt to send failed, for the person
+ */
+const char *
+confab_message_get_error (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), NULL);
+
+  return self->error;
+}
+
+void
+confab_message_set_error (ConfabMessage *self,
+                          const char    *error)
+{
+  g_return_if_fail (CONFAB_IS_MESSAGE (self));
+
+  if (g_strcmp0 (self->error, error) == 0)
+    return;
+
+  g_free (self->error);
+  self->error = g_strdup (error);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ERROR]);
+}

@@ -1,0 +1,27 @@
+/* main.c — start Confab
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <locale.h>
+
+#include "confab-application.h"
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(ConfabApplication) app = NULL;
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  app = confab_application_new ();
+
+  return g_application_run (G_APPLICATION (app), argc, argv);
+}

@@ -1,0 +1,539 @@
+/* test-window.c — the real window, entry, list and Preferences over loopback
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include "confab-application.h"
+#include "confab-message-row.h"
+#include "confab-preferences-window.h"
+#include "confab-window.h"
+
+typedef gboolean (*Condition) (gpointer data);
+
+typedef struct
+{
+  ConfabApplication *app;
+  GSettings         *settings;
+  ConfabWindow      *window;
+  GSocket           *peer;
+  guint16            peer_port;
+} Fixture;
+
+static gboolean
+on_timeout (gpointer data)
+{
+  *(gboolean *)data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+wait_until (Condition condition,
+            gpointer  data)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add_seconds (10, on_timeout, &timed_out);
+
+  while (!condition (data) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_assert_false (timed_out);
+  g_source_remove (id);
+}
+
+static void
+run_for (guint ms)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (ms, on_timeout, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static GSocket *
+loopback_socket (guint16 *port)
+{
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
+  g_autoptr(GSocketAddress) local = NULL;
+  GSocket *socket;
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                         G_SOCKET_PROTOCOL_UDP, NULL);
+  g_assert_nonnull (socket);
+  g_assert_true (g_socket_bind (socket, any, FALSE, NULL));
+  g_socket_set_blocking (socket, FALSE);
+  local = g_socket_get_local_address (socket, NULL);
+  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+
+  return socket;
+}
+
+/* A port that was free a moment ago, for the app to bind. */
+static guint16
+free_port (void)
+{
+  g_autoptr(GSocket) socket = NULL;
+  guint16 port;
+
+  socket = loopback_socket (&port);
+  g_socket_close (socket, NULL);
+
+  return port;
+}
+
+static gpointer
+template_child (gpointer    widget,
+                GType       type,
+                const char *name)
+{
+  gpointer child = gtk_widget_get_template_child (GTK_WIDGET (widget), type, name);
+
+  g_assert_nonnull (child);
+  return child;
+}
+
+static ConfabConversation *
+fixture_conversation (Fixture *fixture)
+{
+  return confab_application_get_conversation (fixture->app);
+}
+
+static void
+fixture_setup (Fixture       *fixture,
+               gconstpointer  data)
+{
+  const char *peer_host = data != NULL ? data : "127.0.0.1";
+  g_autoptr(GError) error = NULL;
+
+  fixture->peer = loopback_socket (&fixture->peer_port);
+  fixture->settings = g_settings_new (APP_ID);
+  g_settings_set_string (fixture->settings, "nickname", "tester");
+  g_settings_set_string (fixture->settings, "peer-host", peer_host);
+  g_settings_set_int (fixture->settings, "peer-port", fixture->peer_port);
+  g_settings_set_int (fixture->settings, "local-port", free_port ());
+
+  fixture->app = confab_application_new ();
+  g_application_set_flags (G_APPLICATION (fixture->app), G_APPLICATION_NON_UNIQUE);
+  g_application_register (G_APPLICATION (fixture->app), NULL, &error);
+  g_assert_no_error (error);
+
+  fixture->window = confab_window_new (fixture->app);
+  gtk_window_present (GTK_WINDOW (fixture->window));
+  run_for (50);
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  GList *windows;
+
+  while ((windows = gtk_application_get_windows (GTK_APPLICATION (fixture->app))) != NULL)
+    gtk_window_destroy (windows->data);
+  run_for (20);
+
+  g_clear_object (&fixture->app);
+  g_clear_object (&fixture->settings);
+  g_clear_object (&fixture->peer);
+}
+
+typedef struct
+{
+  GtkWidget  *root;
+  const char *text;
+  GtkWidget  *found;
+} RowSearch;
+
+static GtkWidget *
+find_row (GtkWidget  *widget,
+          const char *text)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget);
+       child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found;
+
+      if (CONFAB_IS_MESSAGE_ROW (child))
+        {
+          ConfabMessage *message = confab_message_row_get_message (CONFAB_MESSAGE_ROW (child));
+
+          if (message != NULL && g_str_equal (confab_message_get_text (message), text))
+            return child;
+        }
+      else if ((found = find_row (child, text)) != NULL)
+        {
+          return found;
+        }
+    }
+
+  return NULL;
+}
+
+static gboolean
+row_shown (gpointer data)
+{
+  RowSearch *search = data;
+
+  search->found = find_row (search->root, search->text);
+  return search->found != NULL;
+}
+
+static GtkWidget *
+wait_for_row (Fixture    *fixture,
+              const char *text)
+{
+  RowSearch search = { GTK_WIDGET (fixture->window), text, NULL };
+
+  wait_until (row_shown, &search);
+  return search.found;
+}
+
+static gboolean
+datagram_waiting (gpointer data)
+{
+  return g_socket_condition_check (data, G_IO_IN) & G_IO_IN;
+}
+
+static void
+send_from_peer (Fixture    *fixture,
+                const char *text,
+                guint16     port)
+{
+  g_autoptr(GSocketAddress) target = g_inet_socket_address_new_from_string ("127.0.0.1", port);
+  gssize len = strlen (text);
+
+  g_assert_cmpint (g_socket_send_to (fixture->peer, target, text, len, NULL, NULL), ==, len);
+}
+
+static void
+test_window_send_from_entry (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  const char *text = "grüße ✓ <b>not bold</b>";
+  GtkEditable *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  g_autoptr(ConfabMessage) message = NULL;
+  GtkWidget *row;
+  GtkLabel *label;
+  char buffer[256];
+  gssize len;
+
+  gtk_editable_set_text (entry, text);
+  g_signal_emit_by_name (entry, "activate");
+
+  g_assert_cmpstr (gtk_editable_get_text (entry), ==, "");
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (conversation)), ==, 1);
+  message = g_list_model_get_item (G_LIST_MODEL (conversation), 0);
+  g_assert_cmpstr (confab_message_get_text (message), ==, text);
+  g_assert_cmpint (confab_message_get_direction (message), ==, CONFAB_DIRECTION_OUTGOING);
+
+  /* The peer gets exactly the bytes typed, as nc -u would print them. */
+  wait_until (datagram_waiting, fixture->peer);
+  len = g_socket_receive (fixture->peer, buffer, sizeof buffer, NULL, NULL);
+  g_assert_cmpint (len, ==, strlen (text));
+  g_assert_cmpmem (buffer, len, text, strlen (text));
+
+  row = wait_for_row (fixture, text);
+  label = template_child (row, CONFAB_TYPE_MESSAGE_ROW, "text_label");
+  g_assert_cmpstr (gtk_label_get_label (label), ==, text);
+  g_assert_false (gtk_label_get_use_markup (label));
+  label = template_child (row, CONFAB_TYPE_MESSAGE_ROW, "sender_label");
+  g_assert_cmpstr (gtk_label_get_label (label), ==, "tester");
+  g_assert_true (gtk_widget_has_css_class (template_child (row, CONFAB_TYPE_MESSAGE_ROW, "bubble"),
+                                           "outgoing"));
+
+  /* A blank line is not a message. */
+  gtk_editable_set_text (entry, "   ");
+  g_signal_emit_by_name (entry, "activate");
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (conversation)), ==, 1);
+}
+
+static void
+test_window_shows_incoming (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  GtkWidget *row;
+  GtkLabel *label;
+
+  send_from_peer (fixture, "<i>hello</i> from nc\n", confab_conversation_get_local_port (conversation));
+
+  row = wait_for_row (fixture, "<i>hello</i> from nc");
+  label = template_child (row, CONFAB_TYPE_MESSAGE_ROW, "text_label");
+  g_assert_false (gtk_label_get_use_markup (label));
+  g_assert_cmpstr (gtk_label_get_text (label), ==, "<i>hello</i> from nc");
+  g_assert_true (gtk_widget_has_css_class (template_child (row, CONFAB_TYPE_MESSAGE_ROW, "bubble"),
+                                           "incoming"));
+}
+
+static void
+test_window_subtitle_and_no_peer (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  AdwWindowTitle *title = template_child (fixture->window, CONFAB_TYPE_WINDOW, "window_title");
+  GtkStack *stack = template_child (fixture->window, CONFAB_TYPE_WINDOW, "stack");
+  g_autofree char *expected = g_strdup_printf ("127.0.0.1 port %u", fixture->peer_port);
+
+  g_assert_cmpstr (adw_window_title_get_subtitle (title), ==, expected);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "chat");
+
+  g_settings_set_string (fixture->settings, "peer-host", "");
+  g_assert_cmpstr (adw_window_title_get_subtitle (title), ==, "No peer set");
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "no-peer");
+
+  g_settings_set_string (fixture->settings, "peer-host", "fe80::1");
+  g_settings_set_int (fixture->settings, "peer-port", 48484);
+  g_assert_cmpstr (adw_window_title_get_subtitle (title), ==, "fe80::1 port 48484");
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "chat");
+}
+
+static ConfabPreferencesWindow *
+open_preferences (Fixture *fixture)
+{
+  g_action_group_activate_action (G_ACTION_GROUP (fixture->app), "preferences", NULL);
+
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (fixture->app)); l; l = l->next)
+    {
+      if (CONFAB_IS_PREFERENCES_WINDOW (l->data))
+        return l->data;
+    }
+
+  g_assert_not_reached ();
+}
+
+static void
+test_window_preferences_reject_bad_port (Fixture       *fixture,
+                                         gconstpointer  data)
+{
+  ConfabPreferencesWindow *prefs = open_preferences (fixture);
+  GtkWidget *row = template_child (prefs, CONFAB_TYPE_PREFERENCES_WINDOW, "local_port_row");
+  int before = g_settings_get_int (fixture->settings, "local-port");
+  const char *bad[] = { "70000", "0", "-5", "port", "12ab", "" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      gtk_editable_set_text (GTK_EDITABLE (row), bad[i]);
+      g_assert_true (gtk_widget_has_css_class (row, "error"));
+      g_signal_emit_by_name (row, "apply");
+      g_assert_cmpint (g_settings_get_int (fixture->settings, "local-port"), ==, before);
+    }
+
+  gtk_editable_set_text (GTK_EDITABLE (row), "48484");
+  g_assert_false (gtk_widget_has_css_class (row, "error"));
+}
+
+static gboolean
+message_count_is (gpointer data)
+{
+  gpointer *args = data;
+
+  return g_list_model_get_n_items (args[0]) == GPOINTER_TO_UINT (args[1]);
+}
+
+static void
+test_window_preferences_rebind (Fixture       *fixture,
+                                gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  ConfabPreferencesWindow *prefs = open_preferences (fixture);
+  GtkWidget *row = template_child (prefs, CONFAB_TYPE_PREFERENCES_WINDOW, "local_port_row");
+  guint16 old_port = confab_conversation_get_local_port (conversation);
+  guint16 new_port = free_port ();
+  g_autofree char *text = g_strdup_printf ("%u", new_port);
+  gpointer args[] = { conversation, GUINT_TO_POINTER (1) };
+
+  gtk_editable_set_text (GTK_EDITABLE (row), text);
+  g_signal_emit_by_name (row, "apply");
+  g_assert_cmpint (g_settings_get_int (fixture->settings, "local-port"), ==, new_port);
+  g_assert_cmpuint (confab_conversation_get_local_port (conversation), ==, new_port);
+
+  /* The old port is closed; the new one hears the peer. */
+  send_from_peer (fixture, "to the old port", old_port);
+  send_from_peer (fixture, "to the new port", new_port);
+  wait_for_row (fixture, "to the new port");
+  run_for (100);
+  g_assert_true (message_count_is (args));
+}
+
+static void
+test_window_port_in_use (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  GtkRevealer *revealer = template_child (fixture->window, CONFAB_TYPE_WINDOW, "bind_error_revealer");
+  GtkLabel *label = template_child (fixture->window, CONFAB_TYPE_WINDOW, "bind_error_label");
+  g_autofree char *expected = NULL;
+  guint16 port = free_port ();
+
+  g_assert_false (gtk_revealer_get_reveal_child (revealer));
+
+  /* The peer's own port is taken: binding it must fail, with words. */
+  g_settings_set_int (fixture->settings, "local-port", fixture->peer_port);
+  g_assert_true (gtk_revealer_get_reveal_child (revealer));
+  expected = g_strdup_printf ("Port %u is in use by another program. "
+                              "Choose another local port in Preferences.", fixture->peer_port);
+  g_assert_cmpstr (gtk_label_get_text (label), ==, expected);
+
+  /* Fixing it recovers without a restart. */
+  g_settings_set_int (fixture->settings, "local-port", port);
+  g_assert_false (gtk_revealer_get_reveal_child (revealer));
+  g_assert_cmpuint (confab_conversation_get_local_port (conversation), ==, port);
+  send_from_peer (fixture, "after the fix", port);
+  wait_for_row (fixture, "after the fix");
+}
+
+static void
+test_window_send_failure_marks_row (Fixture       *fixture,
+                                    gconstpointer  data)
+{
+  GtkEditable *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
+  GtkWidget *row;
+  GtkWidget *retry;
+
+  g_settings_set_string (fixture->settings, "peer-host", "nonexistent.invalid");
+  gtk_editable_set_text (entry, "lost in the void?");
+  g_signal_emit_by_name (entry, "activate");
+
+  row = wait_for_row (fixture, "lost in the void?");
+  retry = template_child (row, CONFAB_TYPE_MESSAGE_ROW, "retry_button");
+  wait_until ((Condition)gtk_widget_get_visible, retry);
+  g_assert_true (gtk_widget_has_css_class (template_child (row, CONFAB_TYPE_MESSAGE_ROW, "bubble"),
+                                           "failed"));
+
+  /* Retry after fixing the peer sends the kept text. */
+  g_settings_set_string (fixture->settings, "peer-host", "127.0.0.1");
+  gtk_widget_activate_action (row, "row.retry", NULL);
+  wait_until (datagram_waiting, fixture->peer);
+  wait_until ((Condition)gtk_widget_get_visible, template_child (row, CONFAB_TYPE_MESSAGE_ROW, "state_box"));
+  g_assert_false (gtk_widget_get_visible (retry));
+}
+
+static gboolean
+at_bottom (gpointer data)
+{
+  GtkAdjustment *adj = data;
+
+  return gtk_adjustment_get_upper (adj) > gtk_adjustment_get_page_size (adj) &&
+         gtk_adjustment_get_value (adj) >= gtk_adjustment_get_upper (adj) -
+                                            gtk_adjustment_get_page_size (adj) - 2;
+}
+
+static void
+test_window_follows_new_messages (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW, "scrolled_window");
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
+  guint16 port = confab_conversation_get_local_port (conversation);
+  double value;
+
+  for (guint i = 0; i < 60; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("line %u", i);
+
+      send_from_peer (fixture, text, port);
+    }
+  wait_for_row (fixture, "line 59");
+  wait_until (at_bottom, adj);
+
+  /* Scrolled up to read: new messages do not pull the view down. */
+  gtk_adjustment_set_value (adj, 0);
+  run_for (50);
+  send_from_peer (fixture, "while reading", port);
+  {
+    gpointer args[] = { conversation, GUINT_TO_POINTER (61) };
+    wait_until (message_count_is, args);
+  }
+  run_for (200);
+  value = gtk_adjustment_get_value (adj);
+  g_assert_cmpfloat (value, <, 1.0);
+
+  /* Back at the bottom, it follows again. */
+  gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
+  run_for (50);
+  send_from_peer (fixture, "following again", port);
+  wait_for_row (fixture, "following again");
+  wait_until (at_bottom, adj);
+}
+
+static void
+test_parse_peer (void)
+{
+  struct {
+    const char *text;
+    gboolean    ok;
+    const char *host;
+    guint16     port;
+  } cases[] = {
+    { "192.168.1.7", TRUE, "192.168.1.7", 48484 },
+    { "192.168.1.7:5000", TRUE, "192.168.1.7", 5000 },
+    { "pc.local:1", TRUE, "pc.local", 1 },
+    { "[fe80::1]:6000", TRUE, "fe80::1", 6000 },
+    { "[::1]", TRUE, "::1", 48484 },
+    { "fe80::1", TRUE, "fe80::1", 48484 },
+    { "host:70000", FALSE, NULL, 0 },
+    { "host:", FALSE, NULL, 0 },
+    { ":5000", FALSE, NULL, 0 },
+    { "[::1", FALSE, NULL, 0 },
+    { "[::1]x", FALSE, NULL, 0 },
+    { "", FALSE, NULL, 0 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *host = NULL;
+      guint16 port = 0;
+
+      g_assert_cmpint (confab_parse_peer (cases[i].text, 48484, &host, &port), ==, cases[i].ok);
+      g_assert_cmpstr (host, ==, cases[i].host);
+      g_assert_cmpuint (port, ==, cases[i].port);
+    }
+}
+
+typedef void (*FixtureFunc) (Fixture *fixture, gconstpointer data);
+
+/* A registered GtkApplication lets go of itself only in shutdown, after
+ * g_application_run(); each test gets a process, an application and an
+ * in-memory settings store of its own instead.
+ */
+static void
+run_isolated (gconstpointer data)
+{
+  if (g_test_subprocess ())
+    {
+      Fixture fixture = { 0 };
+
+      fixture_setup (&fixture, NULL);
+      ((FixtureFunc)data) (&fixture, NULL);
+      fixture_teardown (&fixture, NULL);
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  gtk_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) g_test_add_data_func ("/window/" path, func, run_isolated)
+  ADD ("send-from-entry", test_window_send_from_entry);
+  ADD ("shows-incoming", test_window_shows_incoming);
+  ADD ("subtitle-and-no-peer", test_window_subtitle_and_no_peer);
+  ADD ("preferences-reject-bad-port", test_window_preferences_reject_bad_port);
+  ADD ("preferences-rebind", test_window_preferences_rebind);
+  ADD ("port-in-use", test_window_port_in_use);
+  ADD ("send-failure-marks-row", test_window_send_failure_marks_row);
+  ADD ("follows-new-messages", test_window_follows_new_messages);
+#undef ADD
+  g_test_add_func ("/window/parse-peer", test_parse_peer);
+
+  return g_test_run ();
+}
