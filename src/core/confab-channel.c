@@ -704,7 +704,7 @@ try_send (ConfabChannel  *self,
   if (self->socket == NULL)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-                           _("Not listening on a UDP port"));
+                           _("No local port is open. Choose a free local port in Preferences"));
       return FALSE;
     }
 
@@ -1118,7 +1118,7 @@ confab_channel_send_async (ConfabChannel       *self,
   if (self->socket == NULL)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-                               _("Not listening on a UDP port"));
+                               _("No local port is open. Choose a free local port in Preferences"));
       return;
     }
 
