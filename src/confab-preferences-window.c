@@ -16,6 +16,7 @@ struct _ConfabPreferencesWindow
   GSettings            *settings;
 
   /* Template widgets */
+  AdwPreferencesGroup  *you_group;
   AdwEntryRow          *nickname_row;
   AdwEntryRow          *peer_host_row;
   AdwEntryRow          *peer_port_row;
@@ -192,10 +193,16 @@ static void
 confab_preferences_window_constructed (GObject *object)
 {
   ConfabPreferencesWindow *self = (ConfabPreferencesWindow *)object;
+  g_autofree char *description = NULL;
 
   G_OBJECT_CLASS (confab_preferences_window_parent_class)->constructed (object);
 
   g_assert (G_IS_SETTINGS (self->settings));
+
+  /* Translators: %s is the person's real or login name */
+  description = g_strdup_printf (_("The name shown with your messages. Leave it empty to use “%s”."),
+                                 confab_default_nickname ());
+  adw_preferences_group_set_description (self->you_group, description);
 
   load_string (self, self->nickname_row, "nickname");
   load_string (self, self->peer_host_row, "peer-host");
@@ -273,6 +280,7 @@ confab_preferences_window_class_init (ConfabPreferencesWindowClass *klass)
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/confab/Confab/confab-preferences-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, you_group);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, nickname_row);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, peer_host_row);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, peer_port_row);

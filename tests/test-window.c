@@ -461,6 +461,39 @@ test_window_follows_new_messages (Fixture       *fixture,
 }
 
 static void
+assert_accel (GtkApplication *app,
+              const char     *action,
+              const char     *accel)
+{
+  g_auto(GStrv) accels = gtk_application_get_accels_for_action (app, action);
+
+  g_assert_true (g_strv_contains ((const char * const *)accels, accel));
+}
+
+static void
+test_window_menu_and_shortcuts (Fixture       *fixture,
+                                gconstpointer  data)
+{
+  GtkApplication *app = GTK_APPLICATION (fixture->app);
+  const char *app_actions[] = { "preferences", "about", "quit" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (app_actions); i++)
+    g_assert_true (g_action_group_has_action (G_ACTION_GROUP (app), app_actions[i]));
+
+  /* The shortcuts window comes from gtk/help-overlay.ui in the resources. */
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (fixture->window), "show-help-overlay"));
+  g_assert_nonnull (gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (fixture->window)));
+
+  assert_accel (app, "app.preferences", "<Control>comma");
+  assert_accel (app, "app.quit", "<Control>q");
+  assert_accel (app, "window.close", "<Control>w");
+  assert_accel (app, "win.show-help-overlay", "<Control>question");
+
+  /* The one Preferences window is reused, not stacked. */
+  g_assert_true (open_preferences (fixture) == open_preferences (fixture));
+}
+
+static void
 test_parse_peer (void)
 {
   struct {
@@ -532,6 +565,7 @@ main (int   argc,
   ADD ("port-in-use", test_window_port_in_use);
   ADD ("send-failure-marks-row", test_window_send_failure_marks_row);
   ADD ("follows-new-messages", test_window_follows_new_messages);
+  ADD ("menu-and-shortcuts", test_window_menu_and_shortcuts);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
 

@@ -294,14 +294,21 @@ confab_conversation_get_channel (ConfabConversation *self)
 const char *
 confab_conversation_get_nickname (ConfabConversation *self)
 {
-  const char *name;
-
   g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), NULL);
 
-  if (self->nickname != NULL)
-    return self->nickname;
+  return self->nickname != NULL ? self->nickname : confab_default_nickname ();
+}
 
-  name = g_get_real_name ();
+/**
+ * confab_default_nickname:
+ *
+ * Returns: the name used when none is set: the real name, else the login name
+ */
+const char *
+confab_default_nickname (void)
+{
+  const char *name = g_get_real_name ();
+
   if (name == NULL || name[0] == '\0' || g_str_equal (name, "Unknown"))
     name = g_get_user_name ();
 

@@ -16,6 +16,7 @@ G_BEGIN_DECLS
 
 G_DECLARE_FINAL_TYPE (ConfabConversation, confab_conversation, CONFAB, CONVERSATION, GObject)
 
+const char         *confab_default_nickname              (void);
 ConfabConversation *confab_conversation_new              (void);
 ConfabChannel      *confab_conversation_get_channel      (ConfabConversation  *self);
 const char         *confab_conversation_get_nickname     (ConfabConversation  *self);
