@@ -169,6 +169,8 @@ confab_application_startup (GApplication *application)
   g_signal_connect_object (self->settings, "changed",
                            G_CALLBACK (on_settings_changed), self,
                            G_CONNECT_SWAPPED);
+  g_settings_bind (self->settings, "plain-text", self->conversation, "plain-text",
+                   G_SETTINGS_BIND_GET);
 
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit",
                                          (const char *[]) { "<Control>q", NULL });

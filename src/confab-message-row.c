@@ -70,7 +70,7 @@ update_state (ConfabMessageRow *self)
       break;
 
     case CONFAB_MESSAGE_STATE_DELIVERED:
-      icon = "object-select-symbolic";
+      icon = "confab-delivered-symbolic";
       text = _("Delivered");
       break;
 
@@ -81,6 +81,9 @@ update_state (ConfabMessageRow *self)
 
     case CONFAB_MESSAGE_STATE_RECEIVED:
     default:
+      /* Translators: a message from netcat or a script, which cannot confirm anything */
+      if (confab_message_get_plain (self->message))
+        text = _("Plain text, no receipt");
       break;
     }
 

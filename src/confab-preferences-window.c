@@ -14,6 +14,8 @@ struct _ConfabPreferencesWindow
   AdwPreferencesWindow  parent_instance;
 
   GSettings            *settings;
+  ConfabConversation   *conversation;
+  GCancellable         *test_cancellable;
 
   /* Template widgets */
   AdwPreferencesGroup  *you_group;
@@ -21,6 +23,11 @@ struct _ConfabPreferencesWindow
   AdwEntryRow          *peer_host_row;
   AdwEntryRow          *peer_port_row;
   AdwEntryRow          *local_port_row;
+  AdwActionRow         *plain_text_row;
+  GtkSwitch            *plain_text_switch;
+  AdwActionRow         *test_row;
+  GtkSpinner           *test_spinner;
+  GtkButton            *test_button;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabPreferencesWindow, confab_preferences_window,
@@ -29,6 +36,7 @@ G_DEFINE_FINAL_TYPE (ConfabPreferencesWindow, confab_preferences_window,
 enum {
   PROP_0,
   PROP_SETTINGS,
+  PROP_CONVERSATION,
   N_PROPS
 };
 
@@ -44,6 +52,7 @@ confab_preferences_window_new (ConfabApplication *application,
   return g_object_new (CONFAB_TYPE_PREFERENCES_WINDOW,
                        "application", application,
                        "settings", confab_application_get_settings (application),
+                       "conversation", confab_application_get_conversation (application),
                        "transient-for", parent,
                        NULL);
 }
@@ -161,12 +170,12 @@ load_string (ConfabPreferencesWindow *self,
 }
 
 /* What the person typed but did not apply is applied when the window
- * closes, if it is valid: closing is how most people say "done".
+ * closes or the connection is tested, if it is valid: that is how most
+ * people say "done".
  */
-static gboolean
-confab_preferences_window_close_request (GtkWindow *window)
+static void
+apply_pending (ConfabPreferencesWindow *self)
 {
-  ConfabPreferencesWindow *self = CONFAB_PREFERENCES_WINDOW (window);
   g_autofree char *nickname = g_settings_get_string (self->settings, "nickname");
   g_autofree char *host = g_settings_get_string (self->settings, "peer-host");
   AdwEntryRow *port_rows[] = { self->peer_port_row, self->local_port_row };
@@ -185,8 +194,96 @@ confab_preferences_window_close_request (GtkWindow *window)
           port != g_settings_get_int (self->settings, key))
         g_settings_set_int (self->settings, key, port);
     }
+}
+
+static gboolean
+confab_preferences_window_close_request (GtkWindow *window)
+{
+  ConfabPreferencesWindow *self = CONFAB_PREFERENCES_WINDOW (window);
+
+  apply_pending (self);
+  g_cancellable_cancel (self->test_cancellable);
 
   return GTK_WINDOW_CLASS (confab_preferences_window_parent_class)->close_request (window);
+}
+
+static void
+set_testing (ConfabPreferencesWindow *self,
+             gboolean                 testing)
+{
+  gtk_spinner_set_spinning (self->test_spinner, testing);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->test_button), !testing);
+}
+
+static char *
+describe_test (const char   *host,
+               guint         port,
+               gint64        rtt,
+               const GError *error)
+{
+  if (error == NULL && rtt < 1000)
+    return g_strdup_printf (_("Confab at %s port %u answered in less than 1 ms"), host, port);
+
+  if (error == NULL)
+    return g_strdup_printf (_("Confab at %s port %u answered in %u ms"), host, port,
+                            (guint)((rtt + 500) / 1000));
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    return g_strdup_printf (_("No answer from %s port %u in 5 s. Is Confab running there, "
+                              "and is UDP port %u allowed through both firewalls?"),
+                            host, port, port);
+
+  return g_strdup (error->message);
+}
+
+static void
+ping_cb (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(ConfabPreferencesWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  gint64 rtt;
+
+  rtt = confab_channel_ping_finish (CONFAB_CHANNEL (object), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  text = describe_test (confab_conversation_get_peer_host (self->conversation),
+                        confab_conversation_get_peer_port (self->conversation),
+                        rtt, error);
+  adw_action_row_set_subtitle (self->test_row, text);
+  set_testing (self, FALSE);
+}
+
+static void
+on_test_clicked (ConfabPreferencesWindow *self,
+                 GtkButton               *button)
+{
+  apply_pending (self);
+
+  g_cancellable_cancel (self->test_cancellable);
+  g_clear_object (&self->test_cancellable);
+  self->test_cancellable = g_cancellable_new ();
+
+  set_testing (self, TRUE);
+  adw_action_row_set_subtitle (self->test_row, _("Waiting for an answer…"));
+  confab_channel_ping_async (confab_conversation_get_channel (self->conversation),
+                             self->test_cancellable, ping_cb, g_object_ref (self));
+}
+
+/* A plain-text peer cannot answer, and a ping would print junk at its end. */
+static void
+update_test_row (ConfabPreferencesWindow *self)
+{
+  gboolean plain = g_settings_get_boolean (self->settings, "plain-text");
+
+  gtk_widget_set_sensitive (GTK_WIDGET (self->test_row), !plain);
+  if (plain)
+    adw_action_row_set_subtitle (self->test_row, _("Plain text peers cannot answer a test"));
+  else if (!gtk_spinner_get_spinning (self->test_spinner))
+    adw_action_row_set_subtitle (self->test_row, _("Ask Confab on the peer to answer"));
 }
 
 static void
@@ -198,6 +295,13 @@ confab_preferences_window_constructed (GObject *object)
   G_OBJECT_CLASS (confab_preferences_window_parent_class)->constructed (object);
 
   g_assert (G_IS_SETTINGS (self->settings));
+  g_assert (CONFAB_IS_CONVERSATION (self->conversation));
+
+  g_settings_bind (self->settings, "plain-text", self->plain_text_switch, "active",
+                   G_SETTINGS_BIND_DEFAULT);
+  g_signal_connect_object (self->settings, "changed::plain-text",
+                           G_CALLBACK (update_test_row), self, G_CONNECT_SWAPPED);
+  update_test_row (self);
 
   /* Translators: %s is the person's real or login name */
   description = g_strdup_printf (_("The name shown with your messages. Leave it empty to use “%s”."),
@@ -215,7 +319,10 @@ confab_preferences_window_dispose (GObject *object)
 {
   ConfabPreferencesWindow *self = (ConfabPreferencesWindow *)object;
 
+  g_cancellable_cancel (self->test_cancellable);
+  g_clear_object (&self->test_cancellable);
   g_clear_object (&self->settings);
+  g_clear_object (&self->conversation);
 
   G_OBJECT_CLASS (confab_preferences_window_parent_class)->dispose (object);
 }
@@ -232,6 +339,10 @@ confab_preferences_window_get_property (GObject    *object,
     {
     case PROP_SETTINGS:
       g_value_set_object (value, self->settings);
+      break;
+
+    case PROP_CONVERSATION:
+      g_value_set_object (value, self->conversation);
       break;
 
     default:
@@ -251,6 +362,10 @@ confab_preferences_window_set_property (GObject      *object,
     {
     case PROP_SETTINGS:
       self->settings = g_value_dup_object (value);
+      break;
+
+    case PROP_CONVERSATION:
+      self->conversation = g_value_dup_object (value);
       break;
 
     default:
@@ -275,6 +390,11 @@ confab_preferences_window_class_init (ConfabPreferencesWindowClass *klass)
                          G_TYPE_SETTINGS,
                          (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
 
+  properties[PROP_CONVERSATION] =
+    g_param_spec_object ("conversation", NULL, NULL,
+                         CONFAB_TYPE_CONVERSATION,
+                         (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
   window_class->close_request = confab_preferences_window_close_request;
 
@@ -288,7 +408,13 @@ confab_preferences_window_class_init (ConfabPreferencesWindowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_nickname_apply);
   gtk_widget_class_bind_template_callback (widget_class, on_peer_host_apply);
   gtk_widget_class_bind_template_callback (widget_class, on_port_apply);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, plain_text_row);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, plain_text_switch);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, test_row);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, test_spinner);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, test_button);
   gtk_widget_class_bind_template_callback (widget_class, on_port_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_test_clicked);
 }
 
 static void

@@ -28,6 +28,7 @@ struct _ConfabWindow
   GtkSignalListItemFactory *factory;
   GtkEntry             *entry;
   GtkButton            *send_button;
+  GtkLabel             *too_long_label;
 
   /* Whether the list follows new messages: TRUE until the person scrolls up. */
   gboolean              stick_to_bottom;
@@ -92,12 +93,71 @@ has_peer (ConfabWindow *self)
   return confab_conversation_get_peer_host (self->conversation)[0] != '\0';
 }
 
+/* Nothing is ever cut short: a text over the limit stays in the entry, marked,
+ * until the person shortens it.
+ */
+static gboolean
+check_length (ConfabWindow *self,
+              const char   *text)
+{
+  gsize length = strlen (text);
+  gsize max = confab_conversation_get_max_length (self->conversation);
+  gboolean too_long = length > max;
+
+  if (too_long)
+    {
+      g_autofree char *over = g_format_size_full (length - max, G_FORMAT_SIZE_IEC_UNITS);
+      g_autofree char *limit = g_format_size_full (max, G_FORMAT_SIZE_IEC_UNITS);
+      /* Translators: both are sizes, like "1.2 KiB" and "64.0 KiB" */
+      g_autofree char *message = g_strdup_printf (_("Too long to send: %s over the limit of %s"),
+                                                  over, limit);
+
+      gtk_label_set_text (self->too_long_label, message);
+      gtk_widget_add_css_class (GTK_WIDGET (self->entry), "error");
+    }
+  else
+    {
+      gtk_widget_remove_css_class (GTK_WIDGET (self->entry), "error");
+    }
+
+  gtk_widget_set_visible (GTK_WIDGET (self->too_long_label), too_long);
+
+  return !too_long;
+}
+
+/* GtkEntry keeps at most this many bytes and silently drops the rest of a
+ * longer paste; Confab refuses such a paste instead, and says why.
+ */
+#define ENTRY_MAX_BYTES 65534
+
+static void
+on_entry_insert_text (ConfabWindow *self,
+                      const char   *text,
+                      int           length,
+                      int          *position,
+                      GtkEditable  *editable)
+{
+  GtkEntryBuffer *buffer = gtk_entry_get_buffer (self->entry);
+  gsize inserted = length < 0 ? strlen (text) : (gsize)length;
+
+  if (gtk_entry_buffer_get_bytes (buffer) + inserted <= ENTRY_MAX_BYTES)
+    return;
+
+  g_signal_stop_emission_by_name (editable, "insert-text");
+  gtk_label_set_text (self->too_long_label,
+                      _("That text is too long for one message. Nothing was inserted."));
+  gtk_widget_set_visible (GTK_WIDGET (self->too_long_label), TRUE);
+  gtk_widget_error_bell (GTK_WIDGET (self->entry));
+}
+
 static void
 update_send_action (ConfabWindow *self)
 {
-  gboolean enabled = has_peer (self) && has_text (gtk_editable_get_text (GTK_EDITABLE (self->entry)));
+  const char *text = gtk_editable_get_text (GTK_EDITABLE (self->entry));
+  gboolean length_ok = check_length (self, text);
 
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.send", enabled);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.send",
+                                 has_peer (self) && has_text (text) && length_ok);
 }
 
 static void
@@ -133,7 +193,7 @@ confab_window_send (ConfabWindow *self)
 {
   const char *text = gtk_editable_get_text (GTK_EDITABLE (self->entry));
 
-  if (!has_text (text))
+  if (!has_text (text) || !check_length (self, text))
     return;
 
   if (!has_peer (self))
@@ -303,6 +363,8 @@ confab_window_constructed (GObject *object)
                            G_CALLBACK (update_bind_error), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->conversation, "notify::local-port",
                            G_CALLBACK (update_bind_error), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "notify::plain-text",
+                           G_CALLBACK (update_send_action), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->conversation, "send-failed",
                            G_CALLBACK (on_send_failed), self, G_CONNECT_SWAPPED);
 
@@ -391,6 +453,7 @@ confab_window_class_init (ConfabWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ConfabWindow, factory);
   gtk_widget_class_bind_template_child (widget_class, ConfabWindow, entry);
   gtk_widget_class_bind_template_child (widget_class, ConfabWindow, send_button);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, too_long_label);
   gtk_widget_class_bind_template_callback (widget_class, on_entry_activate);
   gtk_widget_class_bind_template_callback (widget_class, on_entry_changed);
 
@@ -404,6 +467,8 @@ confab_window_init (ConfabWindow *self)
 
   gtk_widget_init_template (GTK_WIDGET (self));
 
+  g_signal_connect_object (gtk_editable_get_delegate (GTK_EDITABLE (self->entry)), "insert-text",
+                           G_CALLBACK (on_entry_insert_text), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->factory, "setup",
                            G_CALLBACK (on_factory_setup), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->factory, "bind",

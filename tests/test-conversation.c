@@ -65,7 +65,8 @@ pair_up (ConfabConversation *a,
 }
 
 static void
-exchange (const char *host)
+exchange (const char *host,
+          gboolean    plain_text)
 {
   ConfabConversation *a = conversation_new_bound ();
   ConfabConversation *b = conversation_new_bound ();
@@ -74,6 +75,7 @@ exchange (const char *host)
 
   pair_up (a, b, host);
   confab_conversation_set_nickname (a, "ann");
+  confab_conversation_set_plain_text (a, plain_text);
 
   sent = confab_conversation_send (a, "grüße ✓ <b>bold</b>");
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (a)), ==, 1);
@@ -82,13 +84,31 @@ exchange (const char *host)
 
   wait_until (has_items, b);
   wait_until (not_sending, sent);
-  g_assert_cmpint (confab_message_get_state (sent), ==, CONFAB_MESSAGE_STATE_SENT);
 
   received = g_list_model_get_item (G_LIST_MODEL (b), 0);
   g_assert_cmpint (confab_message_get_direction (received), ==, CONFAB_DIRECTION_INCOMING);
   g_assert_cmpstr (confab_message_get_text (received), ==, "grüße ✓ <b>bold</b>");
-  g_assert_cmpstr (confab_message_get_sender (received), ==, host);
   g_assert_cmpint (confab_message_get_state (received), ==, CONFAB_MESSAGE_STATE_RECEIVED);
+  g_assert_cmpint (confab_message_get_plain (sent), ==, plain_text);
+  g_assert_cmpint (confab_message_get_plain (received), ==, plain_text);
+
+  if (plain_text)
+    {
+      /* A bare datagram carries no nickname and gets no receipt. */
+      g_assert_cmpint (confab_message_get_state (sent), ==, CONFAB_MESSAGE_STATE_SENT);
+      g_assert_cmpstr (confab_message_get_sender (received), ==, host);
+    }
+  else
+    {
+      g_assert_cmpint (confab_message_get_state (sent), ==, CONFAB_MESSAGE_STATE_DELIVERED);
+      g_assert_cmpstr (confab_message_get_sender (received), ==, "ann");
+      g_assert_cmpuint (confab_message_get_origin (received), ==, confab_message_get_origin (sent));
+      g_assert_cmpuint (confab_message_get_number (received), ==, confab_message_get_number (sent));
+      g_assert_cmpuint (confab_message_get_origin (sent), !=, 0);
+      /* The sender's clock, to the microsecond. */
+      g_assert_true (g_date_time_equal (confab_message_get_time (received),
+                                        confab_message_get_time (sent)));
+    }
 
   g_assert_finalize_object (a);
   g_clear_object (&received);
@@ -98,7 +118,13 @@ exchange (const char *host)
 static void
 test_conversation_exchange_ipv4 (void)
 {
-  exchange ("127.0.0.1");
+  exchange ("127.0.0.1", FALSE);
+}
+
+static void
+test_conversation_exchange_plain (void)
+{
+  exchange ("127.0.0.1", TRUE);
 }
 
 static void
@@ -114,7 +140,7 @@ test_conversation_exchange_ipv6 (void)
       return;
     }
 
-  exchange ("::1");
+  exchange ("::1", FALSE);
 }
 
 static void
@@ -181,7 +207,7 @@ test_conversation_failure_keeps_text_and_retries (void)
   confab_conversation_retry (a, sent);
   wait_until (has_items, b);
   wait_until (not_sending, sent);
-  g_assert_cmpint (confab_message_get_state (sent), ==, CONFAB_MESSAGE_STATE_SENT);
+  g_assert_cmpint (confab_message_get_state (sent), ==, CONFAB_MESSAGE_STATE_DELIVERED);
   g_assert_null (confab_message_get_error (sent));
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (a)), ==, 1);
 
@@ -249,6 +275,7 @@ main (int   argc,
 
   g_test_add_func ("/conversation/exchange-ipv4", test_conversation_exchange_ipv4);
   g_test_add_func ("/conversation/exchange-ipv6", test_conversation_exchange_ipv6);
+  g_test_add_func ("/conversation/exchange-plain", test_conversation_exchange_plain);
   g_test_add_func ("/conversation/plain-line-end", test_conversation_plain_line_end);
   g_test_add_func ("/conversation/failure-keeps-text-and-retries",
                    test_conversation_failure_keeps_text_and_retries);

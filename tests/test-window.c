@@ -5,6 +5,8 @@
 
 #include "config.h"
 
+#include "confab-channel.h"
+
 #include "confab-application.h"
 #include "confab-message-row.h"
 #include "confab-preferences-window.h"
@@ -113,6 +115,8 @@ fixture_setup (Fixture       *fixture,
   g_settings_set_string (fixture->settings, "peer-host", peer_host);
   g_settings_set_int (fixture->settings, "peer-port", fixture->peer_port);
   g_settings_set_int (fixture->settings, "local-port", free_port ());
+  /* The fixture's peer is a bare socket, as netcat would be. */
+  g_settings_set_boolean (fixture->settings, "plain-text", TRUE);
 
   fixture->app = confab_application_new ();
   g_application_set_flags (G_APPLICATION (fixture->app), G_APPLICATION_NON_UNIQUE);
@@ -460,6 +464,146 @@ test_window_follows_new_messages (Fixture       *fixture,
   wait_until (at_bottom, adj);
 }
 
+static GtkWidget *
+row_child (GtkWidget  *row,
+           const char *name)
+{
+  return template_child (row, CONFAB_TYPE_MESSAGE_ROW, name);
+}
+
+static gboolean
+state_is (gpointer data)
+{
+  gpointer *args = data;
+
+  return g_str_equal (gtk_label_get_text (args[0]), args[1]);
+}
+
+static void
+wait_for_state (GtkWidget  *row,
+                const char *text)
+{
+  gpointer args[] = { row_child (row, "state_label"), (gpointer)text };
+
+  wait_until (state_is, args);
+}
+
+/* Confab on the other side: a real channel on loopback, bound when the test
+ * wants the peer to appear.
+ */
+static ConfabChannel *
+peer_channel_new (Fixture *fixture,
+                  guint16  port)
+{
+  ConfabChannel *peer = confab_channel_new ();
+
+  confab_channel_set_peer (peer, "127.0.0.1",
+                           confab_conversation_get_local_port (fixture_conversation (fixture)));
+  g_settings_set_int (fixture->settings, "peer-port", port);
+  g_settings_set_boolean (fixture->settings, "plain-text", FALSE);
+
+  return peer;
+}
+
+static void
+test_window_row_sending_to_delivered (Fixture       *fixture,
+                                      gconstpointer  data)
+{
+  GtkEditable *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
+  guint16 port = free_port ();
+  g_autoptr(ConfabChannel) peer = peer_channel_new (fixture, port);
+  g_autoptr(GError) error = NULL;
+  GtkWidget *row;
+
+  /* Nobody listens yet: the message waits, marked as sending. */
+  gtk_editable_set_text (entry, "are you there?");
+  g_signal_emit_by_name (entry, "activate");
+  row = wait_for_row (fixture, "are you there?");
+  wait_for_state (row, "Sending…");
+  g_assert_false (gtk_widget_get_visible (row_child (row, "retry_button")));
+
+  /* The peer comes up; the retransmission is acknowledged. */
+  g_assert_true (confab_channel_bind (peer, "127.0.0.1", port, &error));
+  g_assert_no_error (error);
+  wait_for_state (row, "Delivered");
+  g_assert_false (gtk_widget_get_visible (row_child (row, "retry_button")));
+}
+
+static void
+test_window_row_failed_then_retry (Fixture       *fixture,
+                                   gconstpointer  data)
+{
+  GtkEditable *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  guint16 port = free_port ();
+  g_autoptr(ConfabChannel) peer = peer_channel_new (fixture, port);
+  g_autoptr(GError) error = NULL;
+  GtkWidget *row;
+
+  confab_channel_set_give_up_time (confab_conversation_get_channel (conversation),
+                                   G_USEC_PER_SEC / 2);
+  gtk_editable_set_text (entry, "hello, anyone?");
+  g_signal_emit_by_name (entry, "activate");
+  row = wait_for_row (fixture, "hello, anyone?");
+
+  wait_for_state (row, "Not sent");
+  g_assert_true (gtk_widget_get_visible (row_child (row, "retry_button")));
+  g_assert_true (gtk_widget_has_css_class (row_child (row, "bubble"), "failed"));
+
+  g_assert_true (confab_channel_bind (peer, "127.0.0.1", port, &error));
+  confab_channel_set_give_up_time (confab_conversation_get_channel (conversation),
+                                   30 * G_USEC_PER_SEC);
+  gtk_widget_activate_action (row, "row.retry", NULL);
+  wait_for_state (row, "Delivered");
+  g_assert_false (gtk_widget_get_visible (row_child (row, "retry_button")));
+  g_assert_false (gtk_widget_has_css_class (row_child (row, "bubble"), "failed"));
+}
+
+static void
+test_window_too_long (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  GtkEditable *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
+  GtkWidget *label = template_child (fixture->window, CONFAB_TYPE_WINDOW, "too_long_label");
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  g_autofree char *text = g_strnfill (65508, 'x');
+
+  /* As plain text, a message is one datagram: at most 65,507 bytes. */
+  gtk_editable_set_text (entry, text);
+  g_assert_cmpuint (strlen (gtk_editable_get_text (entry)), ==, 65508);
+  g_assert_true (gtk_widget_get_visible (label));
+  g_assert_true (gtk_widget_has_css_class (GTK_WIDGET (entry), "error"));
+
+  /* Enter does not send it, and nothing is cut: the text stays as typed. */
+  g_signal_emit_by_name (entry, "activate");
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (conversation)), ==, 0);
+  g_assert_cmpstr (gtk_editable_get_text (entry), ==, text);
+
+  /* Through the protocol the same text fits (64 KiB) and goes. */
+  g_settings_set_boolean (fixture->settings, "plain-text", FALSE);
+  g_assert_false (gtk_widget_get_visible (label));
+  g_assert_false (gtk_widget_has_css_class (GTK_WIDGET (entry), "error"));
+  g_signal_emit_by_name (entry, "activate");
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (conversation)), ==, 1);
+}
+
+static void
+test_window_paste_over_entry_limit (Fixture       *fixture,
+                                    gconstpointer  data)
+{
+  GtkEditable *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
+  GtkWidget *label = template_child (fixture->window, CONFAB_TYPE_WINDOW, "too_long_label");
+  g_autofree char *text = g_strnfill (70000, 'x');
+  int position = 0;
+
+  /* The entry would keep 65,534 bytes and drop the rest unseen. */
+  gtk_editable_set_text (entry, "keep me");
+  position = 7;
+  gtk_editable_insert_text (entry, text, -1, &position);
+  g_assert_cmpstr (gtk_editable_get_text (entry), ==, "keep me");
+  g_assert_true (gtk_widget_get_visible (label));
+}
+
 static void
 assert_accel (GtkApplication *app,
               const char     *action,
@@ -566,6 +710,10 @@ main (int   argc,
   ADD ("send-failure-marks-row", test_window_send_failure_marks_row);
   ADD ("follows-new-messages", test_window_follows_new_messages);
   ADD ("menu-and-shortcuts", test_window_menu_and_shortcuts);
+  ADD ("row-sending-to-delivered", test_window_row_sending_to_delivered);
+  ADD ("row-failed-then-retry", test_window_row_failed_then_retry);
+  ADD ("too-long", test_window_too_long);
+  ADD ("paste-over-entry-limit", test_window_paste_over_entry_limit);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
 

@@ -14,14 +14,8 @@
 
 #include <glib/gi18n-lib.h>
 
-#include "confab-channel.h"
+#include "confab-channel-private.h"
 
-/* A batch of buffers is allocated once per channel; a datagram can never be
- * longer than 65535 bytes, so none is ever truncated. The extra byte lets a
- * datagram be NUL-terminated in place.
- */
-#define RECV_BATCH             16
-#define RECV_BUFFER_SIZE       65536
 /* Bounded work per dispatch keeps the UI responsive under a flood; the
  * source is level-triggered, so whatever is left fires it again.
  */
@@ -33,39 +27,6 @@
  */
 #define MAX_HELD               64
 
-struct _ConfabChannel
-{
-  GObject             parent_instance;
-
-  GSocket            *socket;
-  GSource            *in_source;
-  GSource            *out_source;
-  guint16             local_port;
-  /* An IPv6 socket that also carries IPv4 (as ::ffff:a.b.c.d). */
-  guint               dual_stack : 1;
-  guint               resolving : 1;
-
-  char               *peer_host;
-  guint16             peer_port;
-  GPtrArray          *peer_addresses;      /* GInetAddress, IPv4-mapped ones unmapped */
-  GError             *resolve_error;
-  GCancellable       *resolve_cancellable;
-
-  /* GTasks of confab_channel_send_async(), in order, waiting for the peer's
-   * name to resolve or for the socket to become writable.
-   */
-  GQueue              pending;
-  /* HeldDatagrams that arrived while the peer's name was resolving. */
-  GQueue              held;
-
-  guint8             *recv_buffers;
-  GInputVector        recv_vectors[RECV_BATCH];
-  GInputMessage       recv_messages[RECV_BATCH];
-  GSocketAddress     *recv_addresses[RECV_BATCH];
-
-  ConfabChannelStats  stats;
-};
-
 G_DEFINE_FINAL_TYPE (ConfabChannel, confab_channel, G_TYPE_OBJECT)
 
 enum {
@@ -76,13 +37,8 @@ enum {
   N_PROPS
 };
 
-enum {
-  RECEIVED,
-  N_SIGNALS
-};
-
 static GParamSpec *properties[N_PROPS];
-static guint signals[N_SIGNALS];
+guint confab_channel_signals[N_CHANNEL_SIGNALS];
 
 typedef struct
 {
@@ -247,6 +203,13 @@ handle_datagram (ConfabChannel  *self,
       return;
     }
 
+  /* 0xFF never occurs in UTF-8: this is no text but a Confab datagram. */
+  if ((guint8)data[0] == 0xFF)
+    {
+      confab_channel_handle_confab (self, (const guint8 *)data, length);
+      return;
+    }
+
   /* With a length, an embedded NUL is invalid too. */
   if (!g_utf8_validate (data, length, NULL))
     {
@@ -257,7 +220,7 @@ handle_datagram (ConfabChannel  *self,
 
   data[length] = '\0';
   self->stats.received++;
-  g_signal_emit (self, signals[RECEIVED], 0, data);
+  g_signal_emit (self, confab_channel_signals[SIGNAL_RECEIVED], 0, data);
 }
 
 /* Judges held datagrams against the peer now known; a ::received handler may
@@ -266,7 +229,7 @@ handle_datagram (ConfabChannel  *self,
 static void
 release_held (ConfabChannel *self)
 {
-  g_autoptr(ConfabChannel) hold = NULL;
+  g_autoptr(ConfabChannel) hold G_GNUC_UNUSED = NULL;
   HeldDatagram *held;
 
   if (g_queue_is_empty (&self->held))
@@ -278,6 +241,8 @@ release_held (ConfabChannel *self)
       handle_datagram (self, held->from, held->data, held->length);
       held_datagram_free (held);
     }
+
+  confab_channel_flush (self);
 }
 
 /* Reads up to @max datagrams into the batch; returns how many, or -1. */
@@ -343,6 +308,9 @@ on_socket_readable (GSocket      *socket,
           handled++;
         }
     }
+
+  /* Messages are handed out, then acknowledged, once per batch. */
+  confab_channel_flush (self);
 
   return G_SOURCE_CONTINUE;
 }
@@ -501,6 +469,7 @@ close_socket (ConfabChannel *self)
     }
 
   self->dual_stack = FALSE;
+  g_clear_object (&self->destination);
 }
 
 static void
@@ -528,6 +497,7 @@ attach_socket (ConfabChannel *self,
 static void
 clear_peer_addresses (ConfabChannel *self)
 {
+  g_clear_object (&self->destination);
   g_clear_pointer (&self->peer_addresses, g_ptr_array_unref);
   g_clear_error (&self->resolve_error);
 }
@@ -605,6 +575,7 @@ on_resolved (GObject      *object,
       clear_peer_addresses (self);
       self->resolve_error = describe_resolve_error (self->peer_host, error);
       g_debug ("%s", self->resolve_error->message);
+      confab_channel_resolve_failed (self, self->resolve_error);
     }
 
   release_held (self);
@@ -676,17 +647,115 @@ pick_destination (ConfabChannel  *self,
   return NULL;
 }
 
+static GSocketAddress *
+get_destination (ConfabChannel  *self,
+                 GError        **error)
+{
+  g_autoptr(GInetAddress) address = NULL;
+
+  if (self->destination != NULL)
+    return self->destination;
+
+  address = pick_destination (self, error);
+  if (address == NULL)
+    return NULL;
+
+  self->destination = g_inet_socket_address_new (address, self->peer_port);
+  return self->destination;
+}
+
+static gssize
+send_datagram (ConfabChannel   *self,
+               GSocketAddress  *destination,
+               const char      *data,
+               gsize            length,
+               GError         **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  gssize sent;
+
+  sent = g_socket_send_to (self->socket, destination, data, length, NULL, &local_error);
+
+  /* The refusal of an earlier datagram, reported now; this one did not go. */
+  if (sent < 0 && g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED))
+    {
+      g_clear_error (&local_error);
+      sent = g_socket_send_to (self->socket, destination, data, length, NULL, &local_error);
+    }
+
+  if (sent < 0)
+    g_propagate_error (error, g_steal_pointer (&local_error));
+
+  return sent;
+}
+
+/**
+ * confab_channel_transmit:
+ *
+ * Sends one protocol datagram to the peer now, if its address is known and
+ * the socket is open. A datagram that cannot go is not queued: the protocol
+ * retransmits what is not acknowledged.
+ */
+gboolean
+confab_channel_transmit (ConfabChannel  *self,
+                         const guint8   *data,
+                         gsize           length,
+                         GError        **error)
+{
+  GSocketAddress *destination;
+
+  if (self->socket == NULL || self->peer_addresses == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                           "The peer's address is not known yet");
+      return FALSE;
+    }
+
+  destination = get_destination (self, error);
+  if (destination == NULL)
+    return FALSE;
+
+  return send_datagram (self, destination, (const char *)data, length, error) >= 0;
+}
+
+/**
+ * confab_channel_ensure_peer:
+ *
+ * Checks that there is a peer to send to and a socket to send from, and
+ * resolves the peer's name again if the last attempt failed.
+ */
+gboolean
+confab_channel_ensure_peer (ConfabChannel  *self,
+                            GError        **error)
+{
+  if (self->peer_host == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           _("No peer address is set"));
+      return FALSE;
+    }
+
+  if (self->socket == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                           _("No local port is open. Choose a free local port in Preferences"));
+      return FALSE;
+    }
+
+  if (self->resolve_error != NULL && !self->resolving)
+    start_resolve (self);
+
+  return TRUE;
+}
+
 /* Returns FALSE with G_IO_ERROR_WOULD_BLOCK when the task must wait. */
 static gboolean
 try_send (ConfabChannel  *self,
           GTask          *task,
           GError        **error)
 {
-  g_autoptr(GInetAddress) address = NULL;
-  g_autoptr(GSocketAddress) destination = NULL;
-  g_autoptr(GError) local_error = NULL;
   const char *text = g_task_get_task_data (task);
-  gssize sent;
+  GSocketAddress *destination;
 
   if (self->peer_host == NULL)
     {
@@ -708,28 +777,11 @@ try_send (ConfabChannel  *self,
       return FALSE;
     }
 
-  address = pick_destination (self, error);
-  if (address == NULL)
+  destination = get_destination (self, error);
+  if (destination == NULL)
     return FALSE;
 
-  destination = g_inet_socket_address_new (address, self->peer_port);
-  sent = g_socket_send_to (self->socket, destination, text, strlen (text), NULL, &local_error);
-
-  /* The refusal of an earlier datagram, reported now; this one did not go. */
-  if (sent < 0 && g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED))
-    {
-      g_clear_error (&local_error);
-      sent = g_socket_send_to (self->socket, destination, text, strlen (text), NULL,
-                               &local_error);
-    }
-
-  if (sent < 0)
-    {
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return FALSE;
-    }
-
-  return TRUE;
+  return send_datagram (self, destination, text, strlen (text), error) >= 0;
 }
 
 static gboolean
@@ -764,7 +816,7 @@ wait_until_writable (ConfabChannel *self)
 static void
 flush_pending (ConfabChannel *self)
 {
-  g_autoptr(ConfabChannel) hold = g_object_ref (self);
+  g_autoptr(ConfabChannel) hold G_GNUC_UNUSED = g_object_ref (self);
 
   while (!g_queue_is_empty (&self->pending) && !self->resolving && self->out_source == NULL)
     {
@@ -815,6 +867,7 @@ confab_channel_dispose (GObject *object)
 {
   ConfabChannel *self = (ConfabChannel *)object;
 
+  confab_channel_reliable_dispose (self);
   close_socket (self);
   cancel_resolve (self);
   fail_pending (self);
@@ -832,6 +885,7 @@ confab_channel_finalize (GObject *object)
   g_clear_pointer (&self->peer_host, g_free);
   g_clear_error (&self->resolve_error);
   g_clear_pointer (&self->recv_buffers, g_free);
+  confab_channel_reliable_finalize (self);
 
   G_OBJECT_CLASS (confab_channel_parent_class)->finalize (object);
 }
@@ -911,7 +965,7 @@ confab_channel_class_init (ConfabChannelClass *klass)
    *
    * Emitted for each non-empty, valid UTF-8 datagram from the peer.
    */
-  signals[RECEIVED] =
+  confab_channel_signals[SIGNAL_RECEIVED] =
     g_signal_new ("received",
                   G_TYPE_FROM_CLASS (klass),
                   G_SIGNAL_RUN_LAST,
@@ -919,6 +973,59 @@ confab_channel_class_init (ConfabChannelClass *klass)
                   NULL, NULL,
                   NULL,
                   G_TYPE_NONE, 1, G_TYPE_STRING | G_SIGNAL_TYPE_STATIC_SCOPE);
+
+  /**
+   * ConfabChannel::message:
+   * @self: a #ConfabChannel
+   * @incoming: a complete message from the peer, shown for the first time
+   *
+   * Emitted in the sender's order. When the handler returns, the message is
+   * acknowledged: a handler that stores messages must have stored it.
+   */
+  confab_channel_signals[SIGNAL_MESSAGE] =
+    g_signal_new ("message",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0,
+                  NULL, NULL,
+                  NULL,
+                  G_TYPE_NONE, 1, CONFAB_TYPE_INCOMING | G_SIGNAL_TYPE_STATIC_SCOPE);
+
+  /**
+   * ConfabChannel::delivered:
+   * @self: a #ConfabChannel
+   * @origin: the message id's first half
+   * @number: the message id's second half
+   *
+   * The peer acknowledged every fragment of a message.
+   */
+  confab_channel_signals[SIGNAL_DELIVERED] =
+    g_signal_new ("delivered",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0,
+                  NULL, NULL,
+                  NULL,
+                  G_TYPE_NONE, 2, G_TYPE_UINT64, G_TYPE_UINT64);
+
+  /**
+   * ConfabChannel::failed:
+   * @self: a #ConfabChannel
+   * @origin: the message id's first half
+   * @number: the message id's second half
+   * @reason: why, in words for the person
+   *
+   * Confab gave up on a message: no acknowledgement in time, the peer's
+   * name did not resolve, or the peer changed.
+   */
+  confab_channel_signals[SIGNAL_FAILED] =
+    g_signal_new ("failed",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0,
+                  NULL, NULL,
+                  NULL,
+                  G_TYPE_NONE, 3, G_TYPE_UINT64, G_TYPE_UINT64, G_TYPE_STRING);
 }
 
 static void
@@ -926,6 +1033,7 @@ confab_channel_init (ConfabChannel *self)
 {
   g_queue_init (&self->pending);
   g_queue_init (&self->held);
+  confab_channel_reliable_init (self);
 }
 
 /* Public API */
@@ -1037,6 +1145,9 @@ confab_channel_set_peer (ConfabChannel *self,
 
   g_object_freeze_notify (G_OBJECT (self));
 
+  if (g_strcmp0 (self->peer_host, host) != 0 || self->peer_port != port)
+    confab_channel_peer_changed (self);
+
   if (g_strcmp0 (self->peer_host, host) != 0)
     {
       g_free (self->peer_host);
@@ -1051,6 +1162,7 @@ confab_channel_set_peer (ConfabChannel *self,
   if (self->peer_port != port)
     {
       self->peer_port = port;
+      g_clear_object (&self->destination);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PEER_PORT]);
     }
 
@@ -1150,4 +1262,5 @@ confab_channel_get_stats (ConfabChannel      *self,
   g_return_if_fail (stats != NULL);
 
   *stats = self->stats;
+  confab_receiver_get_stats (self->receiver, &stats->receiver);
 }

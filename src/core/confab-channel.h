@@ -7,6 +7,8 @@
 
 #include <gio/gio.h>
 
+#include "confab-receiver.h"
+
 G_BEGIN_DECLS
 
 #define CONFAB_TYPE_CHANNEL (confab_channel_get_type ())
@@ -16,10 +18,17 @@ G_DECLARE_FINAL_TYPE (ConfabChannel, confab_channel, CONFAB, CHANNEL, GObject)
 /* Why datagrams were dropped, for diagnostics and tests. */
 typedef struct
 {
-  guint64 received;
-  guint64 dropped_empty;
-  guint64 dropped_not_peer;
-  guint64 dropped_invalid_utf8;
+  guint64             received;              /* plain-text datagrams shown */
+  guint64             dropped_empty;
+  guint64             dropped_not_peer;
+  guint64             dropped_invalid_utf8;  /* plain text that is not UTF-8 */
+  guint64             dropped_malformed;     /* Confab datagrams failing their checks */
+  guint64             dropped_oversized;
+  guint64             dropped_version;
+  guint64             dropped_type;
+  guint64             acks;                  /* ACKs received from the peer */
+  guint64             pings;                 /* PINGs answered */
+  ConfabReceiverStats receiver;
 } ConfabChannelStats;
 
 ConfabChannel *confab_channel_new               (void);
@@ -45,5 +54,22 @@ gboolean       confab_channel_send_finish       (ConfabChannel        *self,
                                                  GError              **error);
 void           confab_channel_get_stats         (ConfabChannel        *self,
                                                  ConfabChannelStats   *stats);
+guint64        confab_channel_get_session       (ConfabChannel        *self);
+gboolean       confab_channel_send_message      (ConfabChannel        *self,
+                                                 guint64              *origin,
+                                                 guint64              *number,
+                                                 gint64                time,
+                                                 const char           *nick,
+                                                 const char           *text,
+                                                 GError              **error);
+void           confab_channel_set_give_up_time  (ConfabChannel        *self,
+                                                 gint64                usec);
+void           confab_channel_ping_async        (ConfabChannel        *self,
+                                                 GCancellable         *cancellable,
+                                                 GAsyncReadyCallback   callback,
+                                                 gpointer              user_data);
+gint64         confab_channel_ping_finish       (ConfabChannel        *self,
+                                                 GAsyncResult         *result,
+                                                 GError              **error);
 
 G_END_DECLS

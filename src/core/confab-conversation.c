@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "confab-conversation.h"
+#include "confab-wire.h"
 
 struct _ConfabConversation
 {
@@ -18,6 +19,10 @@ struct _ConfabConversation
   guint16        peer_port;
   guint16        local_port;
   GError        *bind_error;
+  gboolean       plain_text;
+
+  /* Messages on their way, by protocol id, for ::delivered and ::failed. */
+  GHashTable    *in_flight;
 };
 
 static void list_model_iface_init (GListModelInterface *iface);
@@ -32,6 +37,7 @@ enum {
   PROP_PEER_PORT,
   PROP_LOCAL_PORT,
   PROP_BIND_ERROR,
+  PROP_PLAIN_TEXT,
   N_PROPS
 };
 
@@ -55,6 +61,58 @@ send_data_free (SendData *data)
   g_clear_object (&data->self);
   g_clear_object (&data->message);
   g_free (data);
+}
+
+typedef struct
+{
+  guint64 origin;
+  guint64 number;
+} MessageId;
+
+static guint
+message_id_hash (gconstpointer key)
+{
+  const MessageId *id = key;
+
+  return (guint)(id->origin ^ (id->origin >> 32) ^ (id->number * 2654435761u));
+}
+
+static gboolean
+message_id_equal (gconstpointer a,
+                  gconstpointer b)
+{
+  const MessageId *id_a = a;
+  const MessageId *id_b = b;
+
+  return id_a->origin == id_b->origin && id_a->number == id_b->number;
+}
+
+static void
+track (ConfabConversation *self,
+       ConfabMessage      *message)
+{
+  MessageId *id = g_new (MessageId, 1);
+
+  id->origin = confab_message_get_origin (message);
+  id->number = confab_message_get_number (message);
+  g_hash_table_replace (self->in_flight, id, g_object_ref (message));
+}
+
+/* Returns (transfer full) the message with that id, no longer tracked. */
+static ConfabMessage *
+untrack (ConfabConversation *self,
+         guint64             origin,
+         guint64             number)
+{
+  MessageId id = { origin, number };
+  gpointer key = NULL;
+  gpointer message = NULL;
+
+  if (!g_hash_table_steal_extended (self->in_flight, &id, &key, &message))
+    return NULL;
+
+  g_free (key);
+  return message;
 }
 
 static GType
@@ -125,7 +183,71 @@ on_channel_received (ConfabConversation *self,
     return;
 
   message = confab_message_new (CONFAB_DIRECTION_INCOMING, self->peer_host, line, NULL);
+  confab_message_set_plain (message, TRUE);
   confab_conversation_append (self, message);
+}
+
+static GDateTime *
+date_time_from_unix_usec (gint64 usec)
+{
+  g_autoptr(GDateTime) seconds = g_date_time_new_from_unix_local (usec / G_USEC_PER_SEC);
+
+  if (seconds == NULL)
+    return NULL;
+
+  return g_date_time_add (seconds, usec % G_USEC_PER_SEC);
+}
+
+static void
+on_channel_message (ConfabConversation   *self,
+                    const ConfabIncoming *incoming,
+                    ConfabChannel        *channel)
+{
+  g_autoptr(ConfabMessage) message = NULL;
+  g_autoptr(GDateTime) time = date_time_from_unix_usec (incoming->time);
+  const char *sender = incoming->nick[0] != '\0' ? incoming->nick : self->peer_host;
+
+  message = confab_message_new (CONFAB_DIRECTION_INCOMING, sender, incoming->text, time);
+  confab_message_set_id (message, incoming->origin, incoming->number);
+  confab_conversation_append (self, message);
+}
+
+static void
+on_channel_delivered (ConfabConversation *self,
+                      guint64             origin,
+                      guint64             number,
+                      ConfabChannel      *channel)
+{
+  g_autoptr(ConfabMessage) message = untrack (self, origin, number);
+
+  if (message == NULL)
+    return;
+
+  confab_message_set_error (message, NULL);
+  confab_message_set_state (message, CONFAB_MESSAGE_STATE_DELIVERED);
+}
+
+static void
+fail (ConfabConversation *self,
+      ConfabMessage      *message,
+      const char         *reason)
+{
+  confab_message_set_error (message, reason);
+  confab_message_set_state (message, CONFAB_MESSAGE_STATE_FAILED);
+  g_signal_emit (self, signals[SEND_FAILED], 0, message, reason);
+}
+
+static void
+on_channel_failed (ConfabConversation *self,
+                   guint64             origin,
+                   guint64             number,
+                   const char         *reason,
+                   ConfabChannel      *channel)
+{
+  g_autoptr(ConfabMessage) message = untrack (self, origin, number);
+
+  if (message != NULL)
+    fail (self, message, reason);
 }
 
 static void
@@ -138,6 +260,8 @@ confab_conversation_dispose (GObject *object)
   g_clear_object (&self->channel);
   if (self->messages != NULL)
     g_ptr_array_set_size (self->messages, 0);
+  if (self->in_flight != NULL)
+    g_hash_table_remove_all (self->in_flight);
 
   G_OBJECT_CLASS (confab_conversation_parent_class)->dispose (object);
 }
@@ -148,6 +272,7 @@ confab_conversation_finalize (GObject *object)
   ConfabConversation *self = (ConfabConversation *)object;
 
   g_clear_pointer (&self->messages, g_ptr_array_unref);
+  g_clear_pointer (&self->in_flight, g_hash_table_unref);
   g_clear_pointer (&self->nickname, g_free);
   g_clear_pointer (&self->peer_host, g_free);
   g_clear_error (&self->bind_error);
@@ -185,6 +310,10 @@ confab_conversation_get_property (GObject    *object,
       g_value_set_boxed (value, self->bind_error);
       break;
 
+    case PROP_PLAIN_TEXT:
+      g_value_set_boolean (value, self->plain_text);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -202,6 +331,10 @@ confab_conversation_set_property (GObject      *object,
     {
     case PROP_NICKNAME:
       confab_conversation_set_nickname (self, g_value_get_string (value));
+      break;
+
+    case PROP_PLAIN_TEXT:
+      confab_conversation_set_plain_text (self, g_value_get_boolean (value));
       break;
 
     default:
@@ -244,6 +377,11 @@ confab_conversation_class_init (ConfabConversationClass *klass)
                         G_TYPE_ERROR,
                         (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
+  properties[PROP_PLAIN_TEXT] =
+    g_param_spec_boolean ("plain-text", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -265,10 +403,21 @@ static void
 confab_conversation_init (ConfabConversation *self)
 {
   self->messages = g_ptr_array_new_with_free_func (g_object_unref);
+  self->in_flight = g_hash_table_new_full (message_id_hash, message_id_equal,
+                                           g_free, g_object_unref);
   self->peer_host = g_strdup ("");
   self->channel = confab_channel_new ();
   g_signal_connect_object (self->channel, "received",
                            G_CALLBACK (on_channel_received), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->channel, "message",
+                           G_CALLBACK (on_channel_message), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->channel, "delivered",
+                           G_CALLBACK (on_channel_delivered), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->channel, "failed",
+                           G_CALLBACK (on_channel_failed), self,
                            G_CONNECT_SWAPPED);
 }
 
@@ -483,17 +632,55 @@ send_cb (GObject      *object,
 }
 
 static void
-confab_conversation_transmit (ConfabConversation *self,
-                              ConfabMessage      *message)
+transmit_plain (ConfabConversation *self,
+                ConfabMessage      *message)
 {
   SendData *data = g_new0 (SendData, 1);
 
   data->self = g_object_ref (self);
   data->message = g_object_ref (message);
-  confab_message_set_state (message, CONFAB_MESSAGE_STATE_SENDING);
   confab_channel_send_async (self->channel,
                              confab_message_get_text (message),
                              NULL, send_cb, data);
+}
+
+static void
+transmit_reliable (ConfabConversation *self,
+                   ConfabMessage      *message)
+{
+  g_autoptr(GError) error = NULL;
+  guint64 origin = confab_message_get_origin (message);
+  guint64 number = confab_message_get_number (message);
+  gint64 time = g_date_time_to_unix (confab_message_get_time (message)) * G_USEC_PER_SEC +
+                g_date_time_get_microsecond (confab_message_get_time (message));
+
+  if (!confab_channel_send_message (self->channel, &origin, &number, time,
+                                    confab_message_get_sender (message),
+                                    confab_message_get_text (message), &error))
+    {
+      fail (self, message, error->message);
+      return;
+    }
+
+  confab_message_set_id (message, origin, number);
+  track (self, message);
+}
+
+/* Sends in the mode set now: a message that failed as plain text may be
+ * retried through the protocol after the person changed the setting.
+ */
+static void
+confab_conversation_transmit (ConfabConversation *self,
+                              ConfabMessage      *message)
+{
+  confab_message_set_error (message, NULL);
+  confab_message_set_state (message, CONFAB_MESSAGE_STATE_SENDING);
+  confab_message_set_plain (message, self->plain_text);
+
+  if (self->plain_text)
+    transmit_plain (self, message);
+  else
+    transmit_reliable (self, message);
 }
 
 /**
@@ -514,6 +701,7 @@ confab_conversation_send (ConfabConversation *self,
   g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), NULL);
   g_return_val_if_fail (text != NULL && text[0] != '\0', NULL);
   g_return_val_if_fail (g_utf8_validate (text, -1, NULL), NULL);
+  g_return_val_if_fail (strlen (text) <= confab_conversation_get_max_length (self), NULL);
 
   message = confab_message_new (CONFAB_DIRECTION_OUTGOING,
                                 confab_conversation_get_nickname (self),
@@ -542,4 +730,47 @@ confab_conversation_retry (ConfabConversation *self,
     return;
 
   confab_conversation_transmit (self, message);
+}
+
+gboolean
+confab_conversation_get_plain_text (ConfabConversation *self)
+{
+  g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), FALSE);
+
+  return self->plain_text;
+}
+
+/**
+ * confab_conversation_set_plain_text:
+ * @plain_text: %TRUE to send bare text datagrams, for netcat and scripts
+ *
+ * Plain text has no receipts and no retransmission; messages then end
+ * %CONFAB_MESSAGE_STATE_SENT rather than delivered.
+ */
+void
+confab_conversation_set_plain_text (ConfabConversation *self,
+                                    gboolean            plain_text)
+{
+  g_return_if_fail (CONFAB_IS_CONVERSATION (self));
+
+  plain_text = !!plain_text;
+  if (self->plain_text == plain_text)
+    return;
+
+  self->plain_text = plain_text;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PLAIN_TEXT]);
+}
+
+/**
+ * confab_conversation_get_max_length:
+ *
+ * Returns: the longest text, in bytes, that one message can carry in the
+ *   current mode: one UDP datagram as plain text, 64 KiB otherwise
+ */
+gsize
+confab_conversation_get_max_length (ConfabConversation *self)
+{
+  g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), 0);
+
+  return self->plain_text ? CONFAB_PLAIN_MAX_LENGTH : CONFAB_WIRE_MAX_TEXT;
 }

@@ -12,6 +12,9 @@
 
 G_BEGIN_DECLS
 
+/* The largest UDP payload over IPv4: a plain-text message is one datagram. */
+#define CONFAB_PLAIN_MAX_LENGTH 65507
+
 #define CONFAB_TYPE_CONVERSATION (confab_conversation_get_type ())
 
 G_DECLARE_FINAL_TYPE (ConfabConversation, confab_conversation, CONFAB, CONVERSATION, GObject)
@@ -35,5 +38,9 @@ ConfabMessage      *confab_conversation_send             (ConfabConversation  *s
                                                           const char          *text);
 void                confab_conversation_retry            (ConfabConversation  *self,
                                                           ConfabMessage       *message);
+gboolean            confab_conversation_get_plain_text   (ConfabConversation  *self);
+void                confab_conversation_set_plain_text   (ConfabConversation  *self,
+                                                          gboolean             plain_text);
+gsize               confab_conversation_get_max_length   (ConfabConversation  *self);
 
 G_END_DECLS

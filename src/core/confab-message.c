@@ -18,6 +18,11 @@ struct _ConfabMessage
   char               *text;
   char               *error;
   GDateTime          *time;
+  /* The protocol's message id; 0 until the message has one. */
+  guint64             origin;
+  guint64             number;
+  /* Went or came as a bare text datagram, so there is no receipt. */
+  gboolean            plain;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabMessage, confab_message, G_TYPE_OBJECT)
@@ -30,6 +35,7 @@ enum {
   PROP_TIME,
   PROP_STATE,
   PROP_ERROR,
+  PROP_PLAIN,
   N_PROPS
 };
 
@@ -132,6 +138,10 @@ confab_message_get_property (GObject    *object,
       g_value_set_string (value, self->error);
       break;
 
+    case PROP_PLAIN:
+      g_value_set_boolean (value, self->plain);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -169,6 +179,10 @@ confab_message_set_property (GObject      *object,
 
     case PROP_ERROR:
       confab_message_set_error (self, g_value_get_string (value));
+      break;
+
+    case PROP_PLAIN:
+      confab_message_set_plain (self, g_value_get_boolean (value));
       break;
 
     default:
@@ -217,6 +231,11 @@ confab_message_class_init (ConfabMessageClass *klass)
     g_param_spec_string ("error", NULL, NULL,
                          NULL,
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_PLAIN] =
+    g_param_spec_boolean ("plain", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -304,4 +323,66 @@ confab_message_set_error (ConfabMessage *self,
   g_free (self->error);
   self->error = g_strdup (error);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ERROR]);
+}
+
+guint64
+confab_message_get_origin (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), 0);
+
+  return self->origin;
+}
+
+guint64
+confab_message_get_number (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), 0);
+
+  return self->number;
+}
+
+/**
+ * confab_message_set_id:
+ * @origin: the session the message was first sent in
+ * @number: its number in that session
+ *
+ * The protocol's id for the message, the same on both sides and for every
+ * retry; see docs/protocol.md §3.
+ */
+void
+confab_message_set_id (ConfabMessage *self,
+                       guint64        origin,
+                       guint64        number)
+{
+  g_return_if_fail (CONFAB_IS_MESSAGE (self));
+
+  self->origin = origin;
+  self->number = number;
+}
+
+/**
+ * confab_message_get_plain:
+ *
+ * Returns: %TRUE if the message went or came as bare text, with no receipt
+ */
+gboolean
+confab_message_get_plain (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), FALSE);
+
+  return self->plain;
+}
+
+void
+confab_message_set_plain (ConfabMessage *self,
+                          gboolean       plain)
+{
+  g_return_if_fail (CONFAB_IS_MESSAGE (self));
+
+  plain = !!plain;
+  if (self->plain == plain)
+    return;
+
+  self->plain = plain;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PLAIN]);
 }

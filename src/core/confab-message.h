@@ -45,5 +45,13 @@ void                confab_message_set_state      (ConfabMessage      *self,
 const char         *confab_message_get_error      (ConfabMessage      *self);
 void                confab_message_set_error      (ConfabMessage      *self,
                                                    const char         *error);
+guint64             confab_message_get_origin     (ConfabMessage      *self);
+guint64             confab_message_get_number     (ConfabMessage      *self);
+void                confab_message_set_id         (ConfabMessage      *self,
+                                                   guint64             origin,
+                                                   guint64             number);
+gboolean            confab_message_get_plain      (ConfabMessage      *self);
+void                confab_message_set_plain      (ConfabMessage      *self,
+                                                   gboolean            plain);
 
 G_END_DECLS

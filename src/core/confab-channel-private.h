@@ -1,0 +1,122 @@
+/* confab-channel-private.h — what confab-channel.c (sockets, the peer) and
+ * confab-channel-reliable.c (the protocol on top) share
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include "confab-channel.h"
+#include "confab-receiver.h"
+#include "confab-sender.h"
+
+G_BEGIN_DECLS
+
+/* A batch of buffers is allocated once per channel; a datagram can never be
+ * longer than 65535 bytes, so none is ever truncated. The extra byte lets a
+ * datagram be NUL-terminated in place.
+ */
+#define RECV_BATCH             16
+#define RECV_BUFFER_SIZE       65536
+
+struct _ConfabChannel
+{
+  GObject             parent_instance;
+
+  GSocket            *socket;
+  GSource            *in_source;
+  GSource            *out_source;
+  guint16             local_port;
+  /* An IPv6 socket that also carries IPv4 (as ::ffff:a.b.c.d). */
+  guint               dual_stack : 1;
+  guint               resolving : 1;
+
+  char               *peer_host;
+  guint16             peer_port;
+  GPtrArray          *peer_addresses;      /* GInetAddress, IPv4-mapped ones unmapped */
+  GError             *resolve_error;
+  GCancellable       *resolve_cancellable;
+  /* Where datagrams go: the chosen peer address with the peer's port, in the
+   * socket's family. Cached, since the protocol sends many datagrams.
+   */
+  GSocketAddress     *destination;
+
+  /* GTasks of confab_channel_send_async(), in order, waiting for the peer's
+   * name to resolve or for the socket to become writable.
+   */
+  GQueue              pending;
+  /* HeldDatagrams that arrived while the peer's name was resolving. */
+  GQueue              held;
+
+  guint8             *recv_buffers;
+  GInputVector        recv_vectors[RECV_BATCH];
+  GInputMessage       recv_messages[RECV_BATCH];
+  GSocketAddress     *recv_addresses[RECV_BATCH];
+
+  ConfabChannelStats  stats;
+
+  /* The reliable protocol, in confab-channel-reliable.c */
+  ConfabSender       *sender;
+  ConfabReceiver     *receiver;
+  /* One timer for retransmission, give-up and gap expiry; never ready
+   * (ready time -1) when nothing is pending, so an idle channel sleeps.
+   */
+  GSource            *timer;
+  /* Sessions to acknowledge at the end of this batch of datagrams. */
+  GArray             *acks_due;
+  /* Incoming messages and delivery events waiting to be emitted: signals
+   * are emitted only when the sender and receiver are in a stable state,
+   * since handlers may send again.
+   */
+  GPtrArray          *incoming;
+  GArray             *events;
+  const char         *fail_reason;
+  /* Pings of confab_channel_ping_async() under way: token -> GTask */
+  GHashTable         *pings;
+};
+
+typedef enum
+{
+  CHANNEL_EVENT_DELIVERED,
+  CHANNEL_EVENT_FAILED,
+} ChannelEventType;
+
+typedef struct
+{
+  ChannelEventType  type;
+  guint64           origin;
+  guint64           number;
+  char             *reason;
+} ChannelEvent;
+
+enum {
+  SIGNAL_RECEIVED,
+  SIGNAL_MESSAGE,
+  SIGNAL_DELIVERED,
+  SIGNAL_FAILED,
+  N_CHANNEL_SIGNALS
+};
+
+extern guint confab_channel_signals[N_CHANNEL_SIGNALS];
+
+/* confab-channel.c */
+gboolean confab_channel_transmit            (ConfabChannel  *self,
+                                             const guint8   *data,
+                                             gsize           length,
+                                             GError        **error);
+gboolean confab_channel_ensure_peer         (ConfabChannel  *self,
+                                             GError        **error);
+
+/* confab-channel-reliable.c */
+void     confab_channel_reliable_init       (ConfabChannel  *self);
+void     confab_channel_reliable_dispose    (ConfabChannel  *self);
+void     confab_channel_reliable_finalize   (ConfabChannel  *self);
+void     confab_channel_handle_confab       (ConfabChannel  *self,
+                                             const guint8   *data,
+                                             gsize           length);
+void     confab_channel_flush               (ConfabChannel  *self);
+void     confab_channel_peer_changed        (ConfabChannel  *self);
+void     confab_channel_resolve_failed      (ConfabChannel  *self,
+                                             const GError   *error);
+
+G_END_DECLS
