@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 
 #include "confab-channel.h"
+#include "confab-wire.h"
 
 /* Generous: only a broken channel gets near it. */
 #define TIMEOUT_SECONDS 30
@@ -385,6 +386,150 @@ test_dropped (void)
   g_assert_finalize_object (channel);
 }
 
+static guint64
+bad_total (ConfabChannel *channel)
+{
+  ConfabChannelStats stats;
+
+  confab_channel_get_stats (channel, &stats);
+  return stats.dropped_malformed + stats.dropped_oversized +
+         stats.dropped_version + stats.dropped_type;
+}
+
+static guint64
+pings_answered (ConfabChannel *channel)
+{
+  ConfabChannelStats stats;
+
+  confab_channel_get_stats (channel, &stats);
+  return stats.pings;
+}
+
+static void
+on_message (ConfabChannel        *channel G_GNUC_UNUSED,
+            const ConfabIncoming *incoming,
+            gpointer              user_data)
+{
+  g_ptr_array_add (user_data, g_strdup (incoming->text));
+}
+
+/* Bad Confab datagrams from the peer itself are counted and dropped; the
+ * channel goes on working.
+ */
+static void
+test_bad_protocol_datagrams (void)
+{
+  static const guint8 good_ping[] = { 0xFF, 'C', 'F', 'B', 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+  g_autoptr(GSocket) peer = plain_socket ("127.0.0.1");
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_free);
+  ConfabChannel *channel = bound_channel ("127.0.0.1");
+  guint8 datagram[1300];
+  ConfabChannelStats stats;
+  ConfabWireMessage m = {
+    .session = 9, .seq = 1, .low = 1, .origin = 9, .number = 1, .time = 0,
+    .total = 2, .offset = 0, .frag = 0, .nfrags = 1, .nick_len = 0, .nick = "",
+    .payload = (const guint8 *)"hi", .payload_len = 2,
+  };
+  gsize length;
+
+  g_signal_connect (channel, "message", G_CALLBACK (on_message), messages);
+  confab_channel_set_peer (channel, "127.0.0.1", socket_port (peer));
+
+  /* Truncated at every length. */
+  length = confab_wire_encode_message (&m, datagram, sizeof datagram);
+  for (gsize i = 1; i < length; i++)
+    plain_send (peer, channel, (const char *)datagram, i);
+  WAIT_UNTIL (bad_total (channel) == length - 1);
+
+  /* Wrong version, unknown type, oversized, bad magic. */
+  datagram[4] = 2;
+  plain_send (peer, channel, (const char *)datagram, length);
+  datagram[4] = 1;
+  datagram[5] = 9;
+  plain_send (peer, channel, (const char *)datagram, length);
+  datagram[5] = 1;
+  memset (datagram + length, 'x', sizeof datagram - length);
+  plain_send (peer, channel, (const char *)datagram, sizeof datagram);
+  datagram[1] = 'X';
+  plain_send (peer, channel, (const char *)datagram, length);
+  datagram[1] = 'C';
+  WAIT_UNTIL (bad_total (channel) == length - 1 + 4);
+
+  confab_channel_get_stats (channel, &stats);
+  g_assert_cmpuint (stats.dropped_version, ==, 1);
+  g_assert_cmpuint (stats.dropped_type, ==, 1);
+  g_assert_cmpuint (stats.dropped_oversized, ==, 1);
+  g_assert_cmpuint (stats.dropped_malformed, ==, length - 1 + 1);
+  g_assert_cmpuint (messages->len, ==, 0);
+
+  /* The intact datagram is still shown, once, and a ping still answered. */
+  plain_send (peer, channel, (const char *)datagram, length);
+  plain_send (peer, channel, (const char *)datagram, length);
+  plain_send (peer, channel, (const char *)good_ping, sizeof good_ping);
+  WAIT_UNTIL (messages->len == 1 && pings_answered (channel) == 1);
+  confab_channel_get_stats (channel, &stats);
+  g_assert_cmpstr (g_ptr_array_index (messages, 0), ==, "hi");
+  g_assert_cmpuint (stats.receiver.duplicates, ==, 1);
+
+  g_signal_handlers_disconnect_by_data (channel, messages);
+  g_assert_finalize_object (channel);
+}
+
+static void
+on_pinged (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  GError **error = user_data;
+  gint64 rtt;
+
+  rtt = confab_channel_ping_finish (CONFAB_CHANNEL (object), result, error);
+  if (*error == NULL)
+    {
+      g_assert_cmpint (rtt, >=, 0);
+      g_set_error_literal (error, G_IO_ERROR, 0, "answered");
+    }
+}
+
+static void
+test_ping (void)
+{
+  ConfabChannel *a = bound_channel ("127.0.0.1");
+  ConfabChannel *b = bound_channel ("127.0.0.1");
+  g_autoptr(GError) result = NULL;
+  ConfabChannelStats stats;
+
+  confab_channel_set_peer (a, "127.0.0.1", confab_channel_get_local_port (b));
+  confab_channel_set_peer (b, "127.0.0.1", confab_channel_get_local_port (a));
+
+  confab_channel_ping_async (a, NULL, on_pinged, &result);
+  WAIT_UNTIL (result != NULL);
+  g_assert_error (result, G_IO_ERROR, 0);
+  confab_channel_get_stats (b, &stats);
+  g_assert_cmpuint (stats.pings, ==, 1);
+
+  g_assert_finalize_object (a);
+  g_assert_finalize_object (b);
+}
+
+static void
+test_ping_unanswered (void)
+{
+  g_autoptr(GSocket) silent = plain_socket ("127.0.0.1");
+  ConfabChannel *channel = bound_channel ("127.0.0.1");
+  g_autoptr(GError) result = NULL;
+  gint64 started = g_get_monotonic_time ();
+
+  /* A plain socket never answers: the ping gives up after 5 s. */
+  confab_channel_set_peer (channel, "127.0.0.1", socket_port (silent));
+  confab_channel_ping_async (channel, NULL, on_pinged, &result);
+  WAIT_UNTIL (result != NULL);
+  g_assert_error (result, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_cmpint (g_get_monotonic_time () - started, >=, 5 * G_USEC_PER_SEC);
+
+  g_assert_finalize_object (channel);
+}
+
 static void
 test_address_in_use (void)
 {
@@ -733,6 +878,9 @@ main (int   argc,
   g_test_add_func ("/channel/dual-stack", test_dual_stack);
   g_test_add_func ("/channel/plain-peer", test_plain_peer);
   g_test_add_func ("/channel/dropped", test_dropped);
+  g_test_add_func ("/channel/bad-protocol-datagrams", test_bad_protocol_datagrams);
+  g_test_add_func ("/channel/ping", test_ping);
+  g_test_add_func ("/channel/ping-unanswered", test_ping_unanswered);
   g_test_add_func ("/channel/address-in-use", test_address_in_use);
   g_test_add_func ("/channel/rebind", test_rebind);
   g_test_add_func ("/channel/send-errors", test_send_errors);

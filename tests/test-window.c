@@ -604,6 +604,62 @@ test_window_paste_over_entry_limit (Fixture       *fixture,
   g_assert_true (gtk_widget_get_visible (label));
 }
 
+static gboolean
+subtitle_has_prefix (gpointer data)
+{
+  gpointer *args = data;
+  const char *subtitle = adw_action_row_get_subtitle (args[0]);
+
+  return subtitle != NULL && g_str_has_prefix (subtitle, args[1]);
+}
+
+static void
+test_window_test_connection (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  guint16 port = free_port ();
+  g_autoptr(ConfabChannel) peer = peer_channel_new (fixture, port);
+  ConfabPreferencesWindow *prefs = open_preferences (fixture);
+  GtkWidget *row = template_child (prefs, CONFAB_TYPE_PREFERENCES_WINDOW, "test_row");
+  GtkWidget *button = template_child (prefs, CONFAB_TYPE_PREFERENCES_WINDOW, "test_button");
+  g_autofree char *expected = g_strdup_printf ("Confab at 127.0.0.1 port %u answered in ", port);
+  gpointer args[] = { row, expected };
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (confab_channel_bind (peer, "127.0.0.1", port, &error));
+  g_assert_true (gtk_widget_get_sensitive (row));
+  g_signal_emit_by_name (button, "clicked");
+  wait_until (subtitle_has_prefix, args);
+  g_assert_true (gtk_widget_get_sensitive (button));
+
+  /* A plain-text peer cannot answer; the row says so instead of trying. */
+  g_settings_set_boolean (fixture->settings, "plain-text", TRUE);
+  g_assert_false (gtk_widget_get_sensitive (row));
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), ==,
+                   "Plain text peers cannot answer a test");
+}
+
+static void
+test_window_test_connection_no_answer (Fixture       *fixture,
+                                       gconstpointer  data)
+{
+  ConfabPreferencesWindow *prefs = open_preferences (fixture);
+  GtkWidget *row = template_child (prefs, CONFAB_TYPE_PREFERENCES_WINDOW, "test_row");
+  GtkWidget *button = template_child (prefs, CONFAB_TYPE_PREFERENCES_WINDOW, "test_button");
+  g_autofree char *expected = NULL;
+  gpointer args[] = { row, NULL };
+
+  /* The fixture's peer is a bare socket: it never answers. */
+  g_settings_set_boolean (fixture->settings, "plain-text", FALSE);
+  expected = g_strdup_printf ("No answer from 127.0.0.1 port %u in 5 s. Is Confab running there, "
+                              "and is UDP port %u allowed through both firewalls?",
+                              fixture->peer_port, fixture->peer_port);
+  args[1] = expected;
+  g_signal_emit_by_name (button, "clicked");
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), ==, "Waiting for an answer…");
+  wait_until (subtitle_has_prefix, args);
+}
+
 static void
 assert_accel (GtkApplication *app,
               const char     *action,
@@ -714,6 +770,8 @@ main (int   argc,
   ADD ("row-failed-then-retry", test_window_row_failed_then_retry);
   ADD ("too-long", test_window_too_long);
   ADD ("paste-over-entry-limit", test_window_paste_over_entry_limit);
+  ADD ("test-connection", test_window_test_connection);
+  ADD ("test-connection-no-answer", test_window_test_connection_no_answer);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
 
