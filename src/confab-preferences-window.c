@@ -19,6 +19,7 @@ struct _ConfabPreferencesWindow
 
   /* Template widgets */
   AdwPreferencesGroup  *you_group;
+  AdwPreferencesGroup  *peer_group;
   AdwEntryRow          *nickname_row;
   AdwEntryRow          *peer_host_row;
   AdwEntryRow          *peer_port_row;
@@ -273,6 +274,30 @@ on_test_clicked (ConfabPreferencesWindow *self,
                              self->test_cancellable, ping_cb, g_object_ref (self));
 }
 
+/* confab --peer sets the peer for one run without saving it: say so, rather
+ * than show a saved peer the window is not using.
+ */
+static void
+update_peer_description (ConfabPreferencesWindow *self)
+{
+  g_autofree char *host = g_settings_get_string (self->settings, "peer-host");
+  guint port = g_settings_get_int (self->settings, "peer-port");
+  const char *used_host = confab_conversation_get_peer_host (self->conversation);
+  guint used_port = confab_conversation_get_peer_port (self->conversation);
+  g_autofree char *text = NULL;
+
+  if (g_strcmp0 (host, used_host) == 0 && port == used_port)
+    text = g_strdup (_("The computer you chat with: its name, IPv4 or IPv6 address, "
+                       "and the UDP port it receives on."));
+  else
+    /* Translators: %s port %u is the peer given on the command line */
+    text = g_strdup_printf (_("This run chats with %s port %u, as given on the command line. "
+                              "Applying a host or port here replaces it."),
+                            used_host, used_port);
+
+  adw_preferences_group_set_description (self->peer_group, text);
+}
+
 /* A plain-text peer cannot answer, and a ping would print junk at its end. */
 static void
 update_test_row (ConfabPreferencesWindow *self)
@@ -302,6 +327,12 @@ confab_preferences_window_constructed (GObject *object)
   g_signal_connect_object (self->settings, "changed::plain-text",
                            G_CALLBACK (update_test_row), self, G_CONNECT_SWAPPED);
   update_test_row (self);
+
+  g_signal_connect_object (self->conversation, "notify::peer-host",
+                           G_CALLBACK (update_peer_description), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "notify::peer-port",
+                           G_CALLBACK (update_peer_description), self, G_CONNECT_SWAPPED);
+  update_peer_description (self);
 
   /* Translators: %s is the person's real or login name */
   description = g_strdup_printf (_("The name shown with your messages. Leave it empty to use “%s”."),
@@ -401,6 +432,7 @@ confab_preferences_window_class_init (ConfabPreferencesWindowClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/confab/Confab/confab-preferences-window.ui");
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, you_group);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, peer_group);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, nickname_row);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, peer_host_row);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, peer_port_row);
