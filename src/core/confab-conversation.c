@@ -63,35 +63,11 @@ send_data_free (SendData *data)
   g_free (data);
 }
 
-typedef struct
-{
-  guint64 origin;
-  guint64 number;
-} MessageId;
-
-static guint
-message_id_hash (gconstpointer key)
-{
-  const MessageId *id = key;
-
-  return (guint)(id->origin ^ (id->origin >> 32) ^ (id->number * 2654435761u));
-}
-
-static gboolean
-message_id_equal (gconstpointer a,
-                  gconstpointer b)
-{
-  const MessageId *id_a = a;
-  const MessageId *id_b = b;
-
-  return id_a->origin == id_b->origin && id_a->number == id_b->number;
-}
-
 static void
 track (ConfabConversation *self,
        ConfabMessage      *message)
 {
-  MessageId *id = g_new (MessageId, 1);
+  ConfabMessageId *id = g_new (ConfabMessageId, 1);
 
   id->origin = confab_message_get_origin (message);
   id->number = confab_message_get_number (message);
@@ -104,7 +80,7 @@ untrack (ConfabConversation *self,
          guint64             origin,
          guint64             number)
 {
-  MessageId id = { origin, number };
+  ConfabMessageId id = { origin, number };
   gpointer key = NULL;
   gpointer message = NULL;
 
@@ -403,7 +379,7 @@ static void
 confab_conversation_init (ConfabConversation *self)
 {
   self->messages = g_ptr_array_new_with_free_func (g_object_unref);
-  self->in_flight = g_hash_table_new_full (message_id_hash, message_id_equal,
+  self->in_flight = g_hash_table_new_full (confab_message_id_hash, confab_message_id_equal,
                                            g_free, g_object_unref);
   self->peer_host = g_strdup ("");
   self->channel = confab_channel_new ();

@@ -58,12 +58,6 @@ typedef struct
   Reassembly   reassembly;
 } Session;
 
-typedef struct
-{
-  guint64 origin;
-  guint64 number;
-} MessageId;
-
 struct _ConfabReceiver
 {
   Session              *sessions[CONFAB_RECEIVER_MAX_SESSIONS];  /* most recently used first */
@@ -71,7 +65,7 @@ struct _ConfabReceiver
 
   /* The ids shown last, oldest evicted first; the set's keys point into the ring. */
   GHashTable           *shown;
-  MessageId             shown_ids[CONFAB_RECEIVER_REMEMBERED_IDS];
+  ConfabMessageId       shown_ids[CONFAB_RECEIVER_REMEMBERED_IDS];
   guint                 shown_head;
   guint                 n_shown;
 
@@ -122,31 +116,12 @@ copy_string (const void *data,
   return copy;
 }
 
-static guint
-message_id_hash (gconstpointer key)
-{
-  const MessageId *id = key;
-  guint64 mixed = (id->origin ^ id->number) * G_GUINT64_CONSTANT (0x9E3779B97F4A7C15);
-
-  return (guint) (mixed ^ (mixed >> 32));
-}
-
-static gboolean
-message_id_equal (gconstpointer a,
-                  gconstpointer b)
-{
-  const MessageId *id_a = a;
-  const MessageId *id_b = b;
-
-  return id_a->origin == id_b->origin && id_a->number == id_b->number;
-}
-
 static gboolean
 receiver_was_shown (ConfabReceiver *self,
                     guint64         origin,
                     guint64         number)
 {
-  MessageId id = { origin, number };
+  ConfabMessageId id = { origin, number };
 
   return g_hash_table_contains (self->shown, &id);
 }
@@ -156,7 +131,7 @@ receiver_remember_shown (ConfabReceiver *self,
                          guint64         origin,
                          guint64         number)
 {
-  MessageId *slot = &self->shown_ids[self->shown_head];
+  ConfabMessageId *slot = &self->shown_ids[self->shown_head];
 
   if (self->n_shown == CONFAB_RECEIVER_REMEMBERED_IDS)
     g_hash_table_remove (self->shown, slot);
@@ -593,7 +568,7 @@ confab_receiver_new (void)
 {
   ConfabReceiver *self = g_new0 (ConfabReceiver, 1);
 
-  self->shown = g_hash_table_new (message_id_hash, message_id_equal);
+  self->shown = g_hash_table_new (confab_message_id_hash, confab_message_id_equal);
 
   return self;
 }

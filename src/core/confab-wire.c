@@ -447,3 +447,23 @@ confab_wire_result_to_string (ConfabWireResult result)
       g_return_val_if_reached ("unknown");
     }
 }
+
+/* For GHashTables keyed by ConfabMessageId. */
+guint
+confab_message_id_hash (gconstpointer key)
+{
+  const ConfabMessageId *id = key;
+  guint64 mixed = (id->origin ^ id->number) * G_GUINT64_CONSTANT (0x9E3779B97F4A7C15);
+
+  return (guint)(mixed ^ (mixed >> 32));
+}
+
+gboolean
+confab_message_id_equal (gconstpointer a,
+                         gconstpointer b)
+{
+  const ConfabMessageId *id_a = a;
+  const ConfabMessageId *id_b = b;
+
+  return id_a->origin == id_b->origin && id_a->number == id_b->number;
+}

@@ -41,6 +41,19 @@ typedef enum
   CONFAB_WIRE_BAD_TYPE,
 } ConfabWireResult;
 
+/* A message's id for ever (docs/protocol.md §3): the session it was first
+ * sent in and its number there.
+ */
+typedef struct
+{
+  guint64 origin;
+  guint64 number;
+} ConfabMessageId;
+
+guint     confab_message_id_hash   (gconstpointer id);
+gboolean  confab_message_id_equal  (gconstpointer a,
+                                    gconstpointer b);
+
 /* One MESSAGE segment. When decoded, @nick and @payload point into the
  * datagram and are not NUL-terminated.
  */
