@@ -143,6 +143,35 @@ test_conversation_exchange_ipv6 (void)
   exchange ("::1", FALSE);
 }
 
+/* The largest message, 64 KiB of multibyte text, arrives whole. */
+static void
+test_conversation_largest_message (void)
+{
+  ConfabConversation *a = conversation_new_bound ();
+  ConfabConversation *b = conversation_new_bound ();
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(ConfabMessage) received = NULL;
+  ConfabMessage *sent;
+
+  pair_up (a, b, "127.0.0.1");
+  while (text->len + strlen ("ü€𝄞 ") <= 65536)
+    g_string_append (text, "ü€𝄞 ");
+  while (text->len < 65536)
+    g_string_append_c (text, '.');
+  g_assert_cmpuint (text->len, ==, confab_conversation_get_max_length (a));
+
+  sent = confab_conversation_send (a, text->str);
+  wait_until (has_items, b);
+  wait_until (not_sending, sent);
+  g_assert_cmpint (confab_message_get_state (sent), ==, CONFAB_MESSAGE_STATE_DELIVERED);
+  received = g_list_model_get_item (G_LIST_MODEL (b), 0);
+  g_assert_cmpstr (confab_message_get_text (received), ==, text->str);
+
+  g_clear_object (&received);
+  g_assert_finalize_object (a);
+  g_assert_finalize_object (b);
+}
+
 static void
 test_conversation_plain_line_end (void)
 {
@@ -276,6 +305,7 @@ main (int   argc,
   g_test_add_func ("/conversation/exchange-ipv4", test_conversation_exchange_ipv4);
   g_test_add_func ("/conversation/exchange-ipv6", test_conversation_exchange_ipv6);
   g_test_add_func ("/conversation/exchange-plain", test_conversation_exchange_plain);
+  g_test_add_func ("/conversation/largest-message", test_conversation_largest_message);
   g_test_add_func ("/conversation/plain-line-end", test_conversation_plain_line_end);
   g_test_add_func ("/conversation/failure-keeps-text-and-retries",
                    test_conversation_failure_keeps_text_and_retries);

@@ -407,7 +407,7 @@ retry_failed (ConfabConversation *conversation)
 static void
 test_total_loss_then_retry (void)
 {
-  const guint n = 200;
+  const guint n = MESSAGES;
   Relay *relay = relay_new ("127.0.0.1", 7);
   ConfabConversation *a = endpoint_new (relay, 0, "127.0.0.1");
   ConfabConversation *b = endpoint_new (relay, 1, "127.0.0.1");
@@ -421,8 +421,8 @@ test_total_loss_then_retry (void)
 
   send_all (a, 'a', n);
   send_all (b, 'b', n);
-  wait_until (all_failed, &a_count, 60);
-  wait_until (all_failed, &b_count, 60);
+  wait_until (all_failed, &a_count, 240);
+  wait_until (all_failed, &b_count, 240);
   g_assert_cmpuint (count_direction (a, CONFAB_DIRECTION_INCOMING, CONFAB_MESSAGE_STATE_RECEIVED),
                     ==, 0);
 
@@ -432,10 +432,10 @@ test_total_loss_then_retry (void)
   relay_set_faults (relay, 0.30, 0.10, 0.20);
   retry_failed (a);
   retry_failed (b);
-  wait_until (all_received, &a_count, 120);
-  wait_until (all_received, &b_count, 120);
-  wait_until (all_delivered, &a_count, 120);
-  wait_until (all_delivered, &b_count, 120);
+  wait_until (all_received, &a_count, 240);
+  wait_until (all_received, &b_count, 240);
+  wait_until (all_delivered, &a_count, 240);
+  wait_until (all_delivered, &b_count, 240);
   assert_received_in_order (a, 'b', n);
   assert_received_in_order (b, 'a', n);
 
