@@ -530,6 +530,141 @@ test_ping_unanswered (void)
   g_assert_finalize_object (channel);
 }
 
+static gsize
+encode_test_message (guint64  seq,
+                     const char *text,
+                     guint8  *datagram)
+{
+  ConfabWireMessage m = {
+    .session = 9, .seq = seq, .low = 1, .origin = 9, .number = seq, .time = 0,
+    .total = strlen (text), .offset = 0, .frag = 0, .nfrags = 1, .nick_len = 0, .nick = "",
+    .payload = (const guint8 *)text, .payload_len = strlen (text),
+  };
+
+  return confab_wire_encode_message (&m, datagram, CONFAB_WIRE_MAX_DATAGRAM);
+}
+
+typedef struct
+{
+  GSocket *peer;
+  guint    handled;
+  guint64  acked_while_handling;
+} NestedState;
+
+/* Acks may leave only once the whole batch is handed out, even when a
+ * handler sends (and so flushes) in the middle of it.
+ */
+static void
+on_message_send_reply (ConfabChannel        *channel,
+                       const ConfabIncoming *incoming,
+                       gpointer              user_data)
+{
+  NestedState *state = user_data;
+  char buffer[2048];
+  gssize n;
+
+  while ((n = g_socket_receive (state->peer, buffer, sizeof buffer, NULL, NULL)) > 0)
+    {
+      ConfabWireDatagram datagram;
+
+      if (confab_wire_decode ((const guint8 *)buffer, n, &datagram) == CONFAB_WIRE_OK &&
+          datagram.type == CONFAB_WIRE_TYPE_ACK)
+        state->acked_while_handling = MAX (state->acked_while_handling, datagram.ack.next - 1);
+    }
+
+  if (state->handled++ == 0)
+    {
+      guint64 origin = 0, number = 0;
+
+      g_assert_true (confab_channel_send_message (channel, &origin, &number, 0, "bot",
+                                                  "auto-reply", NULL));
+    }
+}
+
+static void
+test_ack_after_nested_send (void)
+{
+  g_autoptr(GSocket) peer = plain_socket ("127.0.0.1");
+  ConfabChannel *channel = bound_channel ("127.0.0.1");
+  NestedState state = { peer, 0, 0 };
+  guint8 datagram[CONFAB_WIRE_MAX_DATAGRAM];
+
+  g_socket_set_blocking (peer, FALSE);
+  confab_channel_set_peer (channel, "127.0.0.1", socket_port (peer));
+  g_signal_connect (channel, "message", G_CALLBACK (on_message_send_reply), &state);
+
+  for (guint64 seq = 1; seq <= 3; seq++)
+    plain_send (peer, channel, (const char *)datagram, encode_test_message (seq, "x", datagram));
+  g_usleep (50 * 1000);
+  WAIT_UNTIL (state.handled == 3);
+  g_assert_cmpuint (state.acked_while_handling, ==, 0);
+
+  g_signal_handlers_disconnect_by_data (channel, &state);
+  g_assert_finalize_object (channel);
+}
+
+/* Going to another peer and back does not show a message again when the
+ * first peer retransmits it (its ack was lost).
+ */
+static void
+test_no_repeat_after_peer_change (void)
+{
+  g_autoptr(GSocket) peer = plain_socket ("127.0.0.1");
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_free);
+  ConfabChannel *channel = bound_channel ("127.0.0.1");
+  guint8 datagram[CONFAB_WIRE_MAX_DATAGRAM];
+  gsize length = encode_test_message (1, "once", datagram);
+  ConfabChannelStats stats;
+
+  g_signal_connect (channel, "message", G_CALLBACK (on_message), messages);
+  confab_channel_set_peer (channel, "127.0.0.1", socket_port (peer));
+  plain_send (peer, channel, (const char *)datagram, length);
+  WAIT_UNTIL (messages->len == 1);
+
+  confab_channel_set_peer (channel, "127.0.0.1", socket_port (peer) + 1);
+  confab_channel_set_peer (channel, "127.0.0.1", socket_port (peer));
+  plain_send (peer, channel, (const char *)datagram, length);
+  WAIT_UNTIL ((confab_channel_get_stats (channel, &stats), stats.receiver.repeated == 1));
+  g_assert_cmpuint (messages->len, ==, 1);
+
+  g_signal_handlers_disconnect_by_data (channel, messages);
+  g_assert_finalize_object (channel);
+}
+
+static void
+on_failed_check_peer (ConfabChannel *channel,
+                      guint64        origin,
+                      guint64        number,
+                      const char    *reason,
+                      gpointer       user_data)
+{
+  guint16 *port_seen = user_data;
+
+  *port_seen = confab_channel_get_peer_port (channel);
+}
+
+/* ::failed for the messages a peer change abandons comes once the new peer
+ * is in place, so that a handler retrying at once sends to the new peer.
+ */
+static void
+test_failed_after_peer_change (void)
+{
+  g_autoptr(GSocket) silent = plain_socket ("127.0.0.1");
+  ConfabChannel *channel = bound_channel ("127.0.0.1");
+  guint64 origin = 0, number = 0;
+  guint16 port_seen = 0;
+  guint16 new_port = socket_port (silent) + 1;
+
+  confab_channel_set_peer (channel, "127.0.0.1", socket_port (silent));
+  g_assert_true (confab_channel_send_message (channel, &origin, &number, 0, "me", "hi", NULL));
+  g_signal_connect (channel, "failed", G_CALLBACK (on_failed_check_peer), &port_seen);
+  confab_channel_set_peer (channel, "127.0.0.1", new_port);
+  g_assert_cmpuint (port_seen, ==, new_port);
+
+  g_signal_handlers_disconnect_by_data (channel, &port_seen);
+  g_assert_finalize_object (channel);
+}
+
 static void
 test_address_in_use (void)
 {
@@ -881,6 +1016,9 @@ main (int   argc,
   g_test_add_func ("/channel/bad-protocol-datagrams", test_bad_protocol_datagrams);
   g_test_add_func ("/channel/ping", test_ping);
   g_test_add_func ("/channel/ping-unanswered", test_ping_unanswered);
+  g_test_add_func ("/channel/ack-after-nested-send", test_ack_after_nested_send);
+  g_test_add_func ("/channel/no-repeat-after-peer-change", test_no_repeat_after_peer_change);
+  g_test_add_func ("/channel/failed-after-peer-change", test_failed_after_peer_change);
   g_test_add_func ("/channel/address-in-use", test_address_in_use);
   g_test_add_func ("/channel/rebind", test_rebind);
   g_test_add_func ("/channel/send-errors", test_send_errors);

@@ -71,6 +71,12 @@ struct _ConfabChannel
   GPtrArray          *incoming;
   GArray             *events;
   const char         *fail_reason;
+  /* A flush nested in a handler of the outer one only re-arms the timer:
+   * acks must wait until the outer batch was handed out.
+   */
+  guint               flush_depth;
+  /* Bumped when the peer changes, so that a batch from the old peer stops. */
+  guint               peer_generation;
   /* Pings of confab_channel_ping_async() under way: token -> GTask */
   GHashTable         *pings;
 };

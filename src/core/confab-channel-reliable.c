@@ -372,13 +372,22 @@ void
 confab_channel_flush (ConfabChannel *self)
 {
   g_autoptr(ConfabChannel) hold G_GNUC_UNUSED = g_object_ref (self);
+  guint generation = self->peer_generation;
 
-  while (self->incoming->len > 0)
+  if (self->flush_depth > 0)
+    {
+      rearm_timer (self);
+      return;
+    }
+
+  self->flush_depth++;
+
+  while (self->incoming->len > 0 && generation == self->peer_generation)
     {
       g_autoptr(GPtrArray) incoming = g_steal_pointer (&self->incoming);
 
       self->incoming = g_ptr_array_new_with_free_func ((GDestroyNotify)confab_incoming_free);
-      for (guint i = 0; i < incoming->len; i++)
+      for (guint i = 0; i < incoming->len && generation == self->peer_generation; i++)
         g_signal_emit (self, confab_channel_signals[SIGNAL_MESSAGE], 0,
                        g_ptr_array_index (incoming, i));
     }
@@ -386,6 +395,8 @@ confab_channel_flush (ConfabChannel *self)
   send_acks (self);
   emit_events (self);
   rearm_timer (self);
+
+  self->flush_depth--;
 }
 
 /* Peer changes and failures */
@@ -397,10 +408,11 @@ confab_channel_peer_changed (ConfabChannel *self)
   confab_sender_abandon_all (self->sender);
   self->fail_reason = NULL;
 
-  /* The new peer's sessions start afresh. */
-  g_clear_pointer (&self->receiver, confab_receiver_free);
-  self->receiver = confab_receiver_new ();
+  /* The new peer's sessions start afresh; a batch from the old one stops. */
+  confab_receiver_reset_sessions (self->receiver);
   g_array_set_size (self->acks_due, 0);
+  g_ptr_array_set_size (self->incoming, 0);
+  self->peer_generation++;
 
   confab_channel_flush (self);
 }

@@ -1138,6 +1138,8 @@ confab_channel_set_peer (ConfabChannel *self,
                          const char    *host,
                          guint16        port)
 {
+  gboolean changed;
+
   g_return_if_fail (CONFAB_IS_CHANNEL (self));
 
   if (host != NULL && *host == '\0')
@@ -1145,8 +1147,7 @@ confab_channel_set_peer (ConfabChannel *self,
 
   g_object_freeze_notify (G_OBJECT (self));
 
-  if (g_strcmp0 (self->peer_host, host) != 0 || self->peer_port != port)
-    confab_channel_peer_changed (self);
+  changed = g_strcmp0 (self->peer_host, host) != 0 || self->peer_port != port;
 
   if (g_strcmp0 (self->peer_host, host) != 0)
     {
@@ -1165,6 +1166,10 @@ confab_channel_set_peer (ConfabChannel *self,
       g_clear_object (&self->destination);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PEER_PORT]);
     }
+
+  /* Only now, with the new peer in place: a handler of ::failed may retry. */
+  if (changed)
+    confab_channel_peer_changed (self);
 
   release_held (self);
   flush_pending (self);

@@ -731,3 +731,20 @@ confab_receiver_get_stats (ConfabReceiver      *self,
 
   *stats = self->stats;
 }
+
+/**
+ * confab_receiver_reset_sessions:
+ *
+ * Forgets every sender session, for a new peer, but not which message ids
+ * were shown: a message whose ack was lost must not show twice when the
+ * person goes back to the peer that sent it.
+ */
+void
+confab_receiver_reset_sessions (ConfabReceiver *self)
+{
+  g_return_if_fail (self != NULL);
+
+  for (guint i = 0; i < self->n_sessions; i++)
+    g_clear_pointer (&self->sessions[i], session_free);
+  self->n_sessions = 0;
+}

@@ -77,6 +77,7 @@ void                   confab_receiver_expire       (ConfabReceiver           *s
                                                      GPtrArray                *delivered);
 void                   confab_receiver_get_stats    (ConfabReceiver           *self,
                                                      ConfabReceiverStats      *stats);
+void                   confab_receiver_reset_sessions (ConfabReceiver         *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ConfabReceiver, confab_receiver_free)
 
