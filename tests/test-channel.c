@@ -38,6 +38,52 @@ on_timeout (gpointer user_data)
     g_assert_true (condition); \
   } G_STMT_END
 
+/* A resolver whose first lookup fails, as when Confab starts before the
+ * network, and which then finds every name on the IPv4 loopback.
+ */
+typedef GResolver FlakyResolver;
+typedef GResolverClass FlakyResolverClass;
+GType flaky_resolver_get_type (void);
+G_DEFINE_TYPE (FlakyResolver, flaky_resolver, G_TYPE_RESOLVER)
+
+static guint flaky_lookups;
+
+static void
+flaky_lookup_by_name_async (GResolver           *resolver,
+                            const char          *host,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback, user_data);
+
+  if (flaky_lookups++ == 0)
+    g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "not yet");
+  else
+    g_task_return_pointer (task, g_list_append (NULL, g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4)),
+                           (GDestroyNotify)g_resolver_free_addresses);
+}
+
+static GList *
+flaky_lookup_by_name_finish (GResolver     *resolver,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+flaky_resolver_class_init (FlakyResolverClass *klass)
+{
+  klass->lookup_by_name_async = flaky_lookup_by_name_async;
+  klass->lookup_by_name_finish = flaky_lookup_by_name_finish;
+}
+
+static void
+flaky_resolver_init (FlakyResolver *resolver)
+{
+}
+
 /* Helpers */
 
 static void
@@ -665,6 +711,38 @@ test_failed_after_peer_change (void)
   g_assert_finalize_object (channel);
 }
 
+/* The peer's name did not resolve at first; what it sends later is heard. */
+static void
+test_lookup_retried_on_arrival (void)
+{
+  g_autoptr(GResolver) original = g_resolver_get_default ();
+  g_autoptr(GResolver) flaky = g_object_new (flaky_resolver_get_type (), NULL);
+  g_autoptr(GSocket) peer = plain_socket ("127.0.0.1");
+  g_autoptr(GPtrArray) texts = NULL;
+  ConfabChannel *channel;
+
+  g_resolver_set_default (flaky);
+  channel = bound_channel ("127.0.0.1");
+  texts = collect_received (channel);
+  confab_channel_set_peer (channel, "peer.example", socket_port (peer));
+  WAIT_UNTIL (flaky_lookups == 1);
+
+  /* A peer repeats itself until heard, as a Confab sender would. */
+  for (guint i = 0; i < 50 && texts->len == 0; i++)
+    {
+      plain_send (peer, channel, "are you up?", strlen ("are you up?"));
+      g_usleep (100 * 1000);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+    }
+  g_assert_cmpuint (texts->len, >=, 1);
+  g_assert_cmpuint (flaky_lookups, ==, 2);
+
+  g_signal_handlers_disconnect_by_data (channel, texts);
+  g_assert_finalize_object (channel);
+  g_resolver_set_default (original);
+}
+
 static void
 test_address_in_use (void)
 {
@@ -1019,6 +1097,7 @@ main (int   argc,
   g_test_add_func ("/channel/ack-after-nested-send", test_ack_after_nested_send);
   g_test_add_func ("/channel/no-repeat-after-peer-change", test_no_repeat_after_peer_change);
   g_test_add_func ("/channel/failed-after-peer-change", test_failed_after_peer_change);
+  g_test_add_func ("/channel/lookup-retried-on-arrival", test_lookup_retried_on_arrival);
   g_test_add_func ("/channel/address-in-use", test_address_in_use);
   g_test_add_func ("/channel/rebind", test_rebind);
   g_test_add_func ("/channel/send-errors", test_send_errors);

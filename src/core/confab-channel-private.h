@@ -35,6 +35,7 @@ struct _ConfabChannel
   guint16             peer_port;
   GPtrArray          *peer_addresses;      /* GInetAddress, IPv4-mapped ones unmapped */
   GError             *resolve_error;
+  gint64              resolve_failed_at;
   GCancellable       *resolve_cancellable;
   /* Where datagrams go: the chosen peer address with the peer's port, in the
    * socket's family. Cached, since the protocol sends many datagrams.

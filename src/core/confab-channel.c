@@ -26,6 +26,10 @@
  * a peer given by name are not lost at startup.
  */
 #define MAX_HELD               64
+/* A failed lookup of the peer's name is tried again when a datagram comes,
+ * but not more often than this: the network may not have been up yet.
+ */
+#define RESOLVE_RETRY_INTERVAL (2 * G_USEC_PER_SEC)
 
 G_DEFINE_FINAL_TYPE (ConfabChannel, confab_channel, G_TYPE_OBJECT)
 
@@ -54,6 +58,7 @@ typedef struct
 } HeldDatagram;
 
 static void flush_pending (ConfabChannel *self);
+static void start_resolve (ConfabChannel *self);
 
 /* Returns @address, or for an IPv4-mapped IPv6 address its IPv4 form. */
 static GInetAddress *
@@ -189,6 +194,10 @@ handle_datagram (ConfabChannel  *self,
       debug_dropped (from, length, "empty");
       return;
     }
+
+  if (self->resolve_error != NULL && self->peer_host != NULL &&
+      g_get_monotonic_time () - self->resolve_failed_at >= RESOLVE_RETRY_INTERVAL)
+    start_resolve (self);
 
   if (self->resolving)
     {
@@ -574,6 +583,7 @@ on_resolved (GObject      *object,
     {
       clear_peer_addresses (self);
       self->resolve_error = describe_resolve_error (self->peer_host, error);
+      self->resolve_failed_at = g_get_monotonic_time ();
       g_debug ("%s", self->resolve_error->message);
       confab_channel_resolve_failed (self, self->resolve_error);
     }
