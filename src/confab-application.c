@@ -20,10 +20,6 @@ struct _ConfabApplication
 
   GSettings          *settings;
   ConfabConversation *conversation;
-
-  /* --peer and --port hold for this run until Preferences changes them. */
-  gboolean            peer_overridden;
-  gboolean            port_overridden;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabApplication, confab_application, ADW_TYPE_APPLICATION)
@@ -140,12 +136,10 @@ on_settings_changed (ConfabApplication *self,
     }
   else if (g_str_equal (key, "peer-host") || g_str_equal (key, "peer-port"))
     {
-      self->peer_overridden = FALSE;
       apply_peer (self);
     }
   else if (g_str_equal (key, "local-port"))
     {
-      self->port_overridden = FALSE;
       confab_conversation_set_local_port (self->conversation,
                                           settings_get_port (settings, key));
     }
@@ -238,7 +232,7 @@ confab_application_command_line (GApplication            *application,
                                                peer);
           return 1;
         }
-      self->peer_overridden = TRUE;
+      /* For this run only: Preferences replaces it when the person applies a peer. */
       confab_conversation_set_peer (self->conversation, host, peer_port);
     }
 
@@ -251,7 +245,6 @@ confab_application_command_line (GApplication            *application,
                                                port);
           return 1;
         }
-      self->port_overridden = TRUE;
       confab_conversation_set_local_port (self->conversation, (guint16)port);
     }
 

@@ -32,6 +32,12 @@ struct _ConfabWindow
 
   /* Whether the list follows new messages: TRUE until the person scrolls up. */
   gboolean              stick_to_bottom;
+
+  /* The toast reporting send failures while it shows, so that twenty
+   * failures make one toast that counts them, not twenty in a row.
+   */
+  AdwToast             *failure_toast;
+  guint                 failures;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabWindow, confab_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -286,15 +292,50 @@ update_bind_error (ConfabWindow *self)
 }
 
 static void
+on_failure_toast_dismissed (ConfabWindow *self,
+                            AdwToast     *toast)
+{
+  if (self->failure_toast != toast)
+    return;
+
+  g_object_remove_weak_pointer (G_OBJECT (toast), (gpointer *)&self->failure_toast);
+  self->failure_toast = NULL;
+  self->failures = 0;
+}
+
+static void
 on_send_failed (ConfabWindow       *self,
                 ConfabMessage      *message,
                 const char         *error,
                 ConfabConversation *conversation)
 {
-  /* Translators: a toast; %s says why, e.g. "Could not find “pc.local”" */
-  g_autofree char *text = g_strdup_printf (_("Message not sent: %s"), error);
+  AdwToast *toast;
 
-  confab_window_add_toast (self, text);
+  self->failures++;
+
+  if (self->failure_toast != NULL)
+    {
+      g_autofree char *title = g_strdup_printf (ngettext ("%u message not sent",
+                                                          "%u messages not sent",
+                                                          self->failures),
+                                                self->failures);
+
+      adw_toast_set_title (self->failure_toast, title);
+      return;
+    }
+
+  {
+    /* Translators: a toast; %s says why, e.g. "Could not find “pc.local”" */
+    g_autofree char *text = g_strdup_printf (_("Message not sent: %s"), error);
+
+    toast = adw_toast_new (text);
+  }
+  adw_toast_set_timeout (toast, 5);
+  g_signal_connect_object (toast, "dismissed",
+                           G_CALLBACK (on_failure_toast_dismissed), self, G_CONNECT_SWAPPED);
+  self->failure_toast = toast;
+  g_object_add_weak_pointer (G_OBJECT (toast), (gpointer *)&self->failure_toast);
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
 }
 
 static void
@@ -378,6 +419,9 @@ confab_window_dispose (GObject *object)
 {
   ConfabWindow *self = (ConfabWindow *)object;
 
+  if (self->failure_toast != NULL)
+    g_object_remove_weak_pointer (G_OBJECT (self->failure_toast), (gpointer *)&self->failure_toast);
+  self->failure_toast = NULL;
   gtk_widget_dispose_template (GTK_WIDGET (self), CONFAB_TYPE_WINDOW);
   g_clear_object (&self->conversation);
 

@@ -743,6 +743,22 @@ test_lookup_retried_on_arrival (void)
   g_resolver_set_default (original);
 }
 
+/* An IPv4-only socket cannot reach an IPv6 peer: the send fails at once,
+ * saying why, rather than 30 s later.
+ */
+static void
+test_unreachable_family_fails_at_once (void)
+{
+  ConfabChannel *channel = bound_channel ("127.0.0.1");
+  g_autoptr(GError) error = NULL;
+  guint64 origin = 0, number = 0;
+
+  confab_channel_set_peer (channel, "::1", 48484);
+  g_assert_false (confab_channel_send_message (channel, &origin, &number, 0, "me", "hi", &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE);
+  g_assert_finalize_object (channel);
+}
+
 static void
 test_address_in_use (void)
 {
@@ -1098,6 +1114,7 @@ main (int   argc,
   g_test_add_func ("/channel/no-repeat-after-peer-change", test_no_repeat_after_peer_change);
   g_test_add_func ("/channel/failed-after-peer-change", test_failed_after_peer_change);
   g_test_add_func ("/channel/lookup-retried-on-arrival", test_lookup_retried_on_arrival);
+  g_test_add_func ("/channel/unreachable-family-fails-at-once", test_unreachable_family_fails_at_once);
   g_test_add_func ("/channel/address-in-use", test_address_in_use);
   g_test_add_func ("/channel/rebind", test_rebind);
   g_test_add_func ("/channel/send-errors", test_send_errors);

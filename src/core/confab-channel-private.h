@@ -113,6 +113,9 @@ gboolean confab_channel_transmit            (ConfabChannel  *self,
                                              GError        **error);
 gboolean confab_channel_ensure_peer         (ConfabChannel  *self,
                                              GError        **error);
+GSocketAddress *
+         confab_channel_get_destination     (ConfabChannel  *self,
+                                             GError        **error);
 
 /* confab-channel-reliable.c */
 void     confab_channel_reliable_init       (ConfabChannel  *self);

@@ -24,7 +24,7 @@ typedef struct
   guint64  token;
   gint64   started;
   gint64   last_sent;
-  guint    resend_id;
+  GSource *resend;
 } PingData;
 
 static guint64
@@ -137,11 +137,21 @@ on_timer (gpointer user_data)
 /* Pings */
 
 static void
+stop_resending (PingData *ping)
+{
+  if (ping->resend != NULL)
+    {
+      g_source_destroy (ping->resend);
+      g_clear_pointer (&ping->resend, g_source_unref);
+    }
+}
+
+static void
 ping_data_free (gpointer data)
 {
   PingData *ping = data;
 
-  g_clear_handle_id (&ping->resend_id, g_source_remove);
+  stop_resending (ping);
   g_free (ping);
 }
 
@@ -169,7 +179,7 @@ finish_ping (ConfabChannel *self,
   PingData *ping = g_task_get_task_data (task);
   g_autoptr(GTask) owned = NULL;
 
-  g_clear_handle_id (&ping->resend_id, g_source_remove);
+  stop_resending (ping);
   owned = g_object_ref (task);
   g_hash_table_remove (self->pings, &ping->token);
 
@@ -188,7 +198,6 @@ on_ping_resend (gpointer user_data)
 
   if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
     {
-      ping->resend_id = 0;
       finish_ping (self, task, 0, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                                        "The ping was cancelled"));
       return G_SOURCE_REMOVE;
@@ -196,7 +205,6 @@ on_ping_resend (gpointer user_data)
 
   if (g_get_monotonic_time () - ping->started >= PING_TIMEOUT)
     {
-      ping->resend_id = 0;
       finish_ping (self, task, 0, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                                                        _("No answer")));
       return G_SOURCE_REMOVE;
@@ -526,6 +534,10 @@ confab_channel_send_message (ConfabChannel  *self,
   if (!confab_channel_ensure_peer (self, error))
     return FALSE;
 
+  /* An address known not to fit the socket will not fit in 30 s either. */
+  if (self->peer_addresses != NULL && confab_channel_get_destination (self, error) == NULL)
+    return FALSE;
+
   if (!confab_sender_queue (self->sender, origin, number, time, nick, text,
                             g_get_monotonic_time (), error))
     return FALSE;
@@ -587,7 +599,10 @@ confab_channel_ping_async (ConfabChannel       *self,
   g_hash_table_insert (self->pings, &ping->token, g_object_ref (task));
 
   send_ping (self, ping);
-  ping->resend_id = g_timeout_add (PING_RESEND_MS, on_ping_resend, task);
+  ping->resend = g_timeout_source_new (PING_RESEND_MS);
+  g_source_set_static_name (ping->resend, "[confab] ping resend");
+  g_source_set_callback (ping->resend, on_ping_resend, task, NULL);
+  g_source_attach (ping->resend, g_main_context_get_thread_default ());
 }
 
 gint64

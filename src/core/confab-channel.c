@@ -657,9 +657,9 @@ pick_destination (ConfabChannel  *self,
   return NULL;
 }
 
-static GSocketAddress *
-get_destination (ConfabChannel  *self,
-                 GError        **error)
+GSocketAddress *
+confab_channel_get_destination (ConfabChannel  *self,
+                                GError        **error)
 {
   g_autoptr(GInetAddress) address = NULL;
 
@@ -721,7 +721,7 @@ confab_channel_transmit (ConfabChannel  *self,
       return FALSE;
     }
 
-  destination = get_destination (self, error);
+  destination = confab_channel_get_destination (self, error);
   if (destination == NULL)
     return FALSE;
 
@@ -787,7 +787,7 @@ try_send (ConfabChannel  *self,
       return FALSE;
     }
 
-  destination = get_destination (self, error);
+  destination = confab_channel_get_destination (self, error);
   if (destination == NULL)
     return FALSE;
 
@@ -1226,6 +1226,7 @@ confab_channel_send_async (ConfabChannel       *self,
                            gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
 
   g_return_if_fail (CONFAB_IS_CHANNEL (self));
   g_return_if_fail (text != NULL);
@@ -1235,22 +1236,11 @@ confab_channel_send_async (ConfabChannel       *self,
   g_task_set_source_tag (task, confab_channel_send_async);
   g_task_set_task_data (task, g_strdup (text), g_free);
 
-  if (self->peer_host == NULL)
+  if (!confab_channel_ensure_peer (self, &error))
     {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                               _("No peer address is set"));
+      g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-
-  if (self->socket == NULL)
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-                               _("No local port is open. Choose a free local port in Preferences"));
-      return;
-    }
-
-  if (self->resolve_error != NULL && !self->resolving)
-    start_resolve (self);
 
   g_queue_push_tail (&self->pending, g_steal_pointer (&task));
   flush_pending (self);

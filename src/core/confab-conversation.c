@@ -3,6 +3,8 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
+#define G_LOG_DOMAIN "confab-conversation"
+
 #include "config.h"
 
 #include "confab-conversation.h"
@@ -336,22 +338,22 @@ confab_conversation_class_init (ConfabConversationClass *klass)
   properties[PROP_PEER_HOST] =
     g_param_spec_string ("peer-host", NULL, NULL,
                          NULL,
-                         (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   properties[PROP_PEER_PORT] =
     g_param_spec_uint ("peer-port", NULL, NULL,
                        0, G_MAXUINT16, 0,
-                       (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+                       (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   properties[PROP_LOCAL_PORT] =
     g_param_spec_uint ("local-port", NULL, NULL,
                        0, G_MAXUINT16, 0,
-                       (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+                       (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   properties[PROP_BIND_ERROR] =
     g_param_spec_boxed ("bind-error", NULL, NULL,
                         G_TYPE_ERROR,
-                        (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+                        (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   properties[PROP_PLAIN_TEXT] =
     g_param_spec_boolean ("plain-text", NULL, NULL,
