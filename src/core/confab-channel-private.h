@@ -1,5 +1,6 @@
-/* confab-channel-private.h — what confab-channel.c (sockets, the peer) and
- * confab-channel-reliable.c (the protocol on top) share
+/* confab-channel-private.h — what the files of ConfabChannel share:
+ * confab-channel.c (the socket, receiving, the GObject), -peer.c (resolving
+ * the peer), -plain.c (bare text sends) and -reliable.c (the protocol)
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -106,16 +107,35 @@ enum {
 
 extern guint confab_channel_signals[N_CHANNEL_SIGNALS];
 
-/* confab-channel.c */
-gboolean confab_channel_transmit            (ConfabChannel  *self,
-                                             const guint8   *data,
-                                             gsize           length,
-                                             GError        **error);
+/* confab-channel-peer.c */
+GInetAddress *
+         confab_channel_unmap_address       (GInetAddress   *address);
+GInetAddress *
+         confab_channel_map_address         (GInetAddress   *address);
+void     confab_channel_start_resolve       (ConfabChannel  *self);
+void     confab_channel_cancel_resolve      (ConfabChannel  *self);
+void     confab_channel_clear_peer_addresses (ConfabChannel *self);
 gboolean confab_channel_ensure_peer         (ConfabChannel  *self,
                                              GError        **error);
 GSocketAddress *
          confab_channel_get_destination     (ConfabChannel  *self,
                                              GError        **error);
+
+/* confab-channel.c */
+void     confab_channel_release_held        (ConfabChannel  *self);
+gssize   confab_channel_send_datagram       (ConfabChannel  *self,
+                                             GSocketAddress *destination,
+                                             const char     *data,
+                                             gsize           length,
+                                             GError        **error);
+gboolean confab_channel_transmit            (ConfabChannel  *self,
+                                             const guint8   *data,
+                                             gsize           length,
+                                             GError        **error);
+
+/* confab-channel-plain.c */
+void     confab_channel_flush_plain         (ConfabChannel  *self);
+void     confab_channel_fail_plain          (ConfabChannel  *self);
 
 /* confab-channel-reliable.c */
 void     confab_channel_reliable_init       (ConfabChannel  *self);

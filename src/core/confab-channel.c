@@ -46,49 +46,11 @@ guint confab_channel_signals[N_CHANNEL_SIGNALS];
 
 typedef struct
 {
-  ConfabChannel *self;          /* not a reference: cancelled before self goes */
-  GCancellable  *cancellable;
-} ResolveData;
-
-typedef struct
-{
   GSocketAddress *from;
   gsize           length;
   char            data[];       /* length + 1 bytes */
 } HeldDatagram;
 
-static void flush_pending (ConfabChannel *self);
-static void start_resolve (ConfabChannel *self);
-
-/* Returns @address, or for an IPv4-mapped IPv6 address its IPv4 form. */
-static GInetAddress *
-unmap_address (GInetAddress *address)
-{
-  static const guint8 mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-  const guint8 *bytes;
-
-  g_assert (G_IS_INET_ADDRESS (address));
-
-  if (g_inet_address_get_family (address) != G_SOCKET_FAMILY_IPV6)
-    return g_object_ref (address);
-
-  bytes = g_inet_address_to_bytes (address);
-  if (memcmp (bytes, mapped_prefix, sizeof mapped_prefix) != 0)
-    return g_object_ref (address);
-
-  return g_inet_address_new_from_bytes (bytes + sizeof mapped_prefix, G_SOCKET_FAMILY_IPV4);
-}
-
-static GInetAddress *
-map_address (GInetAddress *address)
-{
-  guint8 bytes[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-  g_assert (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV4);
-
-  memcpy (bytes + 12, g_inet_address_to_bytes (address), 4);
-  return g_inet_address_new_from_bytes (bytes, G_SOCKET_FAMILY_IPV6);
-}
 
 static gboolean
 debug_enabled (void)
@@ -140,7 +102,7 @@ is_from_peer (ConfabChannel  *self,
   if (g_inet_socket_address_get_port (inet_from) != self->peer_port)
     return FALSE;
 
-  sender = unmap_address (g_inet_socket_address_get_address (inet_from));
+  sender = confab_channel_unmap_address (g_inet_socket_address_get_address (inet_from));
   for (guint i = 0; i < self->peer_addresses->len; i++)
     {
       if (g_inet_address_equal (sender, g_ptr_array_index (self->peer_addresses, i)))
@@ -197,7 +159,7 @@ handle_datagram (ConfabChannel  *self,
 
   if (self->resolve_error != NULL && self->peer_host != NULL &&
       g_get_monotonic_time () - self->resolve_failed_at >= RESOLVE_RETRY_INTERVAL)
-    start_resolve (self);
+    confab_channel_start_resolve (self);
 
   if (self->resolving)
     {
@@ -235,8 +197,8 @@ handle_datagram (ConfabChannel  *self,
 /* Judges held datagrams against the peer now known; a ::received handler may
  * start resolving again, which holds the rest once more.
  */
-static void
-release_held (ConfabChannel *self)
+void
+confab_channel_release_held (ConfabChannel *self)
 {
   g_autoptr(ConfabChannel) hold G_GNUC_UNUSED = NULL;
   HeldDatagram *held;
@@ -421,7 +383,7 @@ bind_literal (const char  *address,
     }
 
   /* ::ffff:a.b.c.d is an IPv4 address in disguise. */
-  unmapped = unmap_address (parsed);
+  unmapped = confab_channel_unmap_address (parsed);
   return bind_socket (unmapped, port, dual_stack, error);
 }
 
@@ -501,181 +463,10 @@ attach_socket (ConfabChannel *self,
   g_source_attach (self->in_source, g_main_context_get_thread_default ());
 }
 
-/* Resolving the peer */
-
-static void
-clear_peer_addresses (ConfabChannel *self)
-{
-  g_clear_object (&self->destination);
-  g_clear_pointer (&self->peer_addresses, g_ptr_array_unref);
-  g_clear_error (&self->resolve_error);
-}
-
-static void
-cancel_resolve (ConfabChannel *self)
-{
-  if (self->resolve_cancellable != NULL)
-    {
-      g_cancellable_cancel (self->resolve_cancellable);
-      g_clear_object (&self->resolve_cancellable);
-    }
-
-  self->resolving = FALSE;
-}
-
-static void
-set_peer_addresses (ConfabChannel *self,
-                    GList         *addresses)
-{
-  clear_peer_addresses (self);
-
-  self->peer_addresses = g_ptr_array_new_with_free_func (g_object_unref);
-  for (const GList *l = addresses; l != NULL; l = l->next)
-    g_ptr_array_add (self->peer_addresses, unmap_address (l->data));
-}
-
-static GError *
-describe_resolve_error (const char   *host,
-                        const GError *error)
-{
-  if (g_error_matches (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND))
-    return g_error_new (error->domain, error->code, _("Could not find “%s”"), host);
-
-  /* GResolver's other messages already name the host. */
-  return g_error_copy (error);
-}
-
-static void
-on_resolved (GObject      *object,
-             GAsyncResult *result,
-             gpointer      user_data)
-{
-  ResolveData *data = user_data;
-  g_autoptr(GCancellable) cancellable = g_steal_pointer (&data->cancellable);
-  g_autoptr(ConfabChannel) self = NULL;
-  g_autoptr(GError) error = NULL;
-  GList *addresses;
-
-  addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (object), result, &error);
-
-  /* Cancelled means the peer changed or the channel is gone: it may be freed. */
-  if (g_cancellable_is_cancelled (cancellable))
-    {
-      g_resolver_free_addresses (addresses);
-      g_free (data);
-      return;
-    }
-
-  /* Held for the ::received handlers and send callbacks run below. */
-  self = g_object_ref (data->self);
-  g_free (data);
-
-  g_assert (self->resolve_cancellable == cancellable);
-  g_clear_object (&self->resolve_cancellable);
-  self->resolving = FALSE;
-
-  if (addresses != NULL)
-    {
-      set_peer_addresses (self, addresses);
-      g_resolver_free_addresses (addresses);
-    }
-  else
-    {
-      clear_peer_addresses (self);
-      self->resolve_error = describe_resolve_error (self->peer_host, error);
-      self->resolve_failed_at = g_get_monotonic_time ();
-      g_debug ("%s", self->resolve_error->message);
-      confab_channel_resolve_failed (self, self->resolve_error);
-    }
-
-  release_held (self);
-  flush_pending (self);
-}
-
-static void
-start_resolve (ConfabChannel *self)
-{
-  g_autoptr(GInetAddress) literal = NULL;
-  g_autoptr(GResolver) resolver = NULL;
-  ResolveData *data;
-
-  g_assert (self->peer_host != NULL);
-
-  cancel_resolve (self);
-  clear_peer_addresses (self);
-
-  literal = g_inet_address_new_from_string (self->peer_host);
-  if (literal != NULL)
-    {
-      GList addresses = { literal, NULL, NULL };
-
-      set_peer_addresses (self, &addresses);
-      return;
-    }
-
-  self->resolving = TRUE;
-  self->resolve_cancellable = g_cancellable_new ();
-
-  data = g_new0 (ResolveData, 1);
-  data->self = self;
-  data->cancellable = g_object_ref (self->resolve_cancellable);
-
-  resolver = g_resolver_get_default ();
-  g_resolver_lookup_by_name_async (resolver, self->peer_host, self->resolve_cancellable,
-                                   on_resolved, data);
-}
-
 /* Sending */
 
-static GInetAddress *
-pick_destination (ConfabChannel  *self,
-                  GError        **error)
-{
-  GSocketFamily family = g_socket_get_family (self->socket);
-
-  for (guint i = 0; i < self->peer_addresses->len; i++)
-    {
-      GInetAddress *address = g_ptr_array_index (self->peer_addresses, i);
-      GSocketFamily address_family = g_inet_address_get_family (address);
-
-      if (address_family == family)
-        return g_object_ref (address);
-
-      if (self->dual_stack && address_family == G_SOCKET_FAMILY_IPV4)
-        return map_address (address);
-    }
-
-  if (family == G_SOCKET_FAMILY_IPV4)
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE,
-                 _("“%s” has no IPv4 address, and Confab listens on IPv4 only"),
-                 self->peer_host);
-  else
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE,
-                 _("“%s” has no IPv6 address, and Confab listens on IPv6 only"),
-                 self->peer_host);
-
-  return NULL;
-}
-
-GSocketAddress *
-confab_channel_get_destination (ConfabChannel  *self,
-                                GError        **error)
-{
-  g_autoptr(GInetAddress) address = NULL;
-
-  if (self->destination != NULL)
-    return self->destination;
-
-  address = pick_destination (self, error);
-  if (address == NULL)
-    return NULL;
-
-  self->destination = g_inet_socket_address_new (address, self->peer_port);
-  return self->destination;
-}
-
-static gssize
-send_datagram (ConfabChannel   *self,
+gssize
+confab_channel_send_datagram (ConfabChannel   *self,
                GSocketAddress  *destination,
                const char      *data,
                gsize            length,
@@ -725,149 +516,7 @@ confab_channel_transmit (ConfabChannel  *self,
   if (destination == NULL)
     return FALSE;
 
-  return send_datagram (self, destination, (const char *)data, length, error) >= 0;
-}
-
-/**
- * confab_channel_ensure_peer:
- *
- * Checks that there is a peer to send to and a socket to send from, and
- * resolves the peer's name again if the last attempt failed.
- */
-gboolean
-confab_channel_ensure_peer (ConfabChannel  *self,
-                            GError        **error)
-{
-  if (self->peer_host == NULL)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                           _("No peer address is set"));
-      return FALSE;
-    }
-
-  if (self->socket == NULL)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-                           _("No local port is open. Choose a free local port in Preferences"));
-      return FALSE;
-    }
-
-  if (self->resolve_error != NULL && !self->resolving)
-    start_resolve (self);
-
-  return TRUE;
-}
-
-/* Returns FALSE with G_IO_ERROR_WOULD_BLOCK when the task must wait. */
-static gboolean
-try_send (ConfabChannel  *self,
-          GTask          *task,
-          GError        **error)
-{
-  const char *text = g_task_get_task_data (task);
-  GSocketAddress *destination;
-
-  if (self->peer_host == NULL)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                           _("No peer address is set"));
-      return FALSE;
-    }
-
-  if (self->resolve_error != NULL)
-    {
-      g_propagate_error (error, g_error_copy (self->resolve_error));
-      return FALSE;
-    }
-
-  if (self->socket == NULL)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-                           _("No local port is open. Choose a free local port in Preferences"));
-      return FALSE;
-    }
-
-  destination = confab_channel_get_destination (self, error);
-  if (destination == NULL)
-    return FALSE;
-
-  return send_datagram (self, destination, text, strlen (text), error) >= 0;
-}
-
-static gboolean
-on_socket_writable (GSocket      *socket G_GNUC_UNUSED,
-                    GIOCondition  condition G_GNUC_UNUSED,
-                    gpointer      user_data)
-{
-  ConfabChannel *self = CONFAB_CHANNEL (user_data);
-
-  /* Returning G_SOURCE_REMOVE destroys it; flushing may add a new one. */
-  g_clear_pointer (&self->out_source, g_source_unref);
-  flush_pending (self);
-
-  return G_SOURCE_REMOVE;
-}
-
-static void
-wait_until_writable (ConfabChannel *self)
-{
-  if (self->out_source != NULL)
-    return;
-
-  self->out_source = g_socket_create_source (self->socket, G_IO_OUT, NULL);
-  g_source_set_static_name (self->out_source, "[confab] channel send");
-  g_source_set_callback (self->out_source, G_SOURCE_FUNC (on_socket_writable), self, NULL);
-  g_source_attach (self->out_source, g_main_context_get_thread_default ());
-}
-
-/* Sends or fails queued tasks in order until one has to wait. Completing a
- * task may run its callback at once, which may send again or unbind.
- */
-static void
-flush_pending (ConfabChannel *self)
-{
-  g_autoptr(ConfabChannel) hold G_GNUC_UNUSED = g_object_ref (self);
-
-  while (!g_queue_is_empty (&self->pending) && !self->resolving && self->out_source == NULL)
-    {
-      GTask *head = g_queue_peek_head (&self->pending);
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GTask) task = NULL;
-
-      /* Off the queue before completing: the callback may send again. */
-      if (g_cancellable_is_cancelled (g_task_get_cancellable (head)))
-        {
-          task = g_queue_pop_head (&self->pending);
-          g_task_return_error_if_cancelled (task);
-          continue;
-        }
-
-      if (!try_send (self, head, &error) &&
-          g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        {
-          wait_until_writable (self);
-          break;
-        }
-
-      task = g_queue_pop_head (&self->pending);
-      if (error != NULL)
-        g_task_return_error (task, g_steal_pointer (&error));
-      else
-        g_task_return_boolean (task, TRUE);
-    }
-}
-
-static void
-fail_pending (ConfabChannel *self)
-{
-  GTask *task;
-
-  while ((task = g_queue_pop_head (&self->pending)) != NULL)
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                               _("The channel was closed"));
-      g_object_unref (task);
-    }
+  return confab_channel_send_datagram (self, destination, (const char *)data, length, error) >= 0;
 }
 
 /* GObject */
@@ -879,8 +528,8 @@ confab_channel_dispose (GObject *object)
 
   confab_channel_reliable_dispose (self);
   close_socket (self);
-  cancel_resolve (self);
-  fail_pending (self);
+  confab_channel_cancel_resolve (self);
+  confab_channel_fail_plain (self);
   g_queue_clear_full (&self->held, held_datagram_free);
   g_clear_pointer (&self->peer_addresses, g_ptr_array_unref);
 
@@ -1094,7 +743,7 @@ confab_channel_bind (ConfabChannel  *self,
     attach_socket (self, socket, dual_stack);
 
   set_local_port (self, socket != NULL ? query_local_port (socket) : 0);
-  flush_pending (self);
+  confab_channel_flush_plain (self);
 
   return socket != NULL;
 }
@@ -1113,7 +762,7 @@ confab_channel_unbind (ConfabChannel *self)
 
   close_socket (self);
   set_local_port (self, 0);
-  flush_pending (self);
+  confab_channel_flush_plain (self);
 }
 
 gboolean
@@ -1163,10 +812,10 @@ confab_channel_set_peer (ConfabChannel *self,
     {
       g_free (self->peer_host);
       self->peer_host = g_strdup (host);
-      cancel_resolve (self);
-      clear_peer_addresses (self);
+      confab_channel_cancel_resolve (self);
+      confab_channel_clear_peer_addresses (self);
       if (self->peer_host != NULL)
-        start_resolve (self);
+        confab_channel_start_resolve (self);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PEER_HOST]);
     }
 
@@ -1181,8 +830,8 @@ confab_channel_set_peer (ConfabChannel *self,
   if (changed)
     confab_channel_peer_changed (self);
 
-  release_held (self);
-  flush_pending (self);
+  confab_channel_release_held (self);
+  confab_channel_flush_plain (self);
 
   g_object_thaw_notify (G_OBJECT (self));
 }
@@ -1201,62 +850,6 @@ confab_channel_get_peer_port (ConfabChannel *self)
   g_return_val_if_fail (CONFAB_IS_CHANNEL (self), 0);
 
   return self->peer_port;
-}
-
-/**
- * confab_channel_send_async:
- * @self: a #ConfabChannel
- * @text: the text, sent as its bytes in one datagram
- * @cancellable: (nullable): a #GCancellable
- * @callback: called when the datagram is sent or cannot be
- * @user_data: data for @callback
- *
- * Sends @text to the peer, first resolving its name if needed (again, if the
- * last attempt failed). Sends complete in the order they were made.
- *
- * Errors: %G_IO_ERROR_INVALID_ARGUMENT without a peer, %G_IO_ERROR_NOT_CONNECTED
- * when not bound, a #GResolverError naming the host, %G_IO_ERROR_HOST_UNREACHABLE
- * when no address of the peer fits the socket, or the socket's error.
- */
-void
-confab_channel_send_async (ConfabChannel       *self,
-                           const char          *text,
-                           GCancellable        *cancellable,
-                           GAsyncReadyCallback  callback,
-                           gpointer             user_data)
-{
-  g_autoptr(GTask) task = NULL;
-  g_autoptr(GError) error = NULL;
-
-  g_return_if_fail (CONFAB_IS_CHANNEL (self));
-  g_return_if_fail (text != NULL);
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, confab_channel_send_async);
-  g_task_set_task_data (task, g_strdup (text), g_free);
-
-  if (!confab_channel_ensure_peer (self, &error))
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-
-  g_queue_push_tail (&self->pending, g_steal_pointer (&task));
-  flush_pending (self);
-}
-
-gboolean
-confab_channel_send_finish (ConfabChannel  *self,
-                            GAsyncResult   *result,
-                            GError        **error)
-{
-  g_return_val_if_fail (CONFAB_IS_CHANNEL (self), FALSE);
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == confab_channel_send_async,
-                        FALSE);
-
-  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 void
