@@ -688,6 +688,29 @@ test_sender_fast_retransmit (Fixture       *f,
   g_assert_cmpuint (f->delivered->len, ==, 3);
 }
 
+/* Segments that could not leave (no address yet) go again as if for the
+ * first time: their timer restarts, and they still give an RTT sample.
+ */
+static void
+test_sender_transmit_again (Fixture       *f,
+                            gconstpointer  data G_GNUC_UNUSED)
+{
+  queue (f, "a", T0);
+  queue (f, "b", T0);
+  g_assert_cmpuint (f->sent->len, ==, 2);
+
+  confab_sender_transmit_again (f->sender, T0 + 300 * MS);
+  g_assert_cmpuint (f->sent->len, ==, 4);
+  g_assert_cmpuint (sent_at (f, 2)->seq, ==, 1);
+  g_assert_cmpuint (sent_at (f, 3)->seq, ==, 2);
+  g_assert_cmpint (confab_sender_get_deadline (f->sender), ==, T0 + 300 * MS + SEC);
+
+  ack (f, T0 + 310 * MS, 3, NULL);
+  g_assert_true (confab_sender_get_rtt (f->sender)->has_sample);
+  g_assert_cmpint (confab_sender_get_rtt (f->sender)->srtt, ==, 10 * MS);
+  g_assert_cmpuint (f->delivered->len, ==, 2);
+}
+
 static void
 test_sender_deadline (Fixture       *f,
                       gconstpointer  data G_GNUC_UNUSED)
@@ -983,6 +1006,7 @@ main (int   argc,
   ADD ("karn-mixed", test_sender_karn_mixed);
   ADD ("deadline", test_sender_deadline);
   ADD ("fast-retransmit", test_sender_fast_retransmit);
+  ADD ("transmit-again", test_sender_transmit_again);
   ADD ("give-up", test_sender_give_up);
   ADD ("resend", test_sender_resend);
   ADD ("callback-order", test_sender_callback_order);

@@ -1023,6 +1023,22 @@ test_clamp_nick (void)
   assert_clamp ("é", 40, "", 64);
 }
 
+/* Ids a peer chose to collide under a plain xor of their halves spread out. */
+static void
+test_message_id_hash_spreads_chosen_ids (void)
+{
+  g_autoptr(GHashTable) hashes = g_hash_table_new (NULL, NULL);
+
+  for (guint64 i = 1; i <= 1000; i++)
+    {
+      ConfabMessageId id = { i, i ^ 0x5555 };
+
+      g_hash_table_add (hashes, GUINT_TO_POINTER (confab_message_id_hash (&id)));
+    }
+
+  g_assert_cmpuint (g_hash_table_size (hashes), >=, 990);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1066,6 +1082,8 @@ main (int   argc,
 
       g_test_add_data_func (path, GINT_TO_POINTER (i), test_encode_invalid);
     }
+
+  g_test_add_func ("/wire/message-id-hash-spreads-chosen-ids", test_message_id_hash_spreads_chosen_ids);
 
   return g_test_run ();
 }

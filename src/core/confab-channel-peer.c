@@ -127,6 +127,7 @@ on_resolved (GObject      *object,
     {
       set_peer_addresses (self, addresses);
       g_resolver_free_addresses (addresses);
+      confab_channel_resolved (self);
     }
   else
     {

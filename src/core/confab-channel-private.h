@@ -148,5 +148,6 @@ void     confab_channel_flush               (ConfabChannel  *self);
 void     confab_channel_peer_changed        (ConfabChannel  *self);
 void     confab_channel_resolve_failed      (ConfabChannel  *self,
                                              const GError   *error);
+void     confab_channel_resolved            (ConfabChannel  *self);
 
 G_END_DECLS

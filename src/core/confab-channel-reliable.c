@@ -436,6 +436,19 @@ confab_channel_resolve_failed (ConfabChannel *self,
   confab_channel_flush (self);
 }
 
+/* What went out while the peer's name was resolving never left: send it now
+ * rather than after a timeout.
+ */
+void
+confab_channel_resolved (ConfabChannel *self)
+{
+  if (confab_sender_get_in_flight (self->sender) == 0)
+    return;
+
+  confab_sender_transmit_again (self->sender, g_get_monotonic_time ());
+  confab_channel_flush (self);
+}
+
 /* Life cycle */
 
 void

@@ -776,3 +776,25 @@ confab_sender_get_rtt (ConfabSender *self)
 
   return &self->rtt;
 }
+
+/**
+ * confab_sender_transmit_again:
+ *
+ * Sends every segment in flight again now, as if for the first time: for
+ * segments that could not leave, because the peer's address was not known
+ * yet, so that they need not wait out a whole timeout.
+ */
+void
+confab_sender_transmit_again (ConfabSender *self,
+                              gint64        now)
+{
+  g_return_if_fail (self != NULL);
+
+  for (guint i = 0; i < self->n_in_flight; i++)
+    {
+      self->in_flight[i].last_sent = now;
+      transmit_segment (self, &self->in_flight[i]);
+    }
+
+  invalidate_deadline (self);
+}

@@ -57,6 +57,8 @@ gint64         confab_sender_get_deadline   (ConfabSender                *self);
 guint          confab_sender_get_in_flight  (ConfabSender                *self);
 guint          confab_sender_get_queued     (ConfabSender                *self);
 void           confab_sender_abandon_all    (ConfabSender                *self);
+void           confab_sender_transmit_again (ConfabSender                *self,
+                                             gint64                       now);
 const ConfabRtt *confab_sender_get_rtt      (ConfabSender                *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ConfabSender, confab_sender_free)

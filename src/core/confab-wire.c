@@ -448,14 +448,33 @@ confab_wire_result_to_string (ConfabWireResult result)
     }
 }
 
-/* For GHashTables keyed by ConfabMessageId. */
+/* For GHashTables keyed by ConfabMessageId. The ids come from the network,
+ * so the hash is keyed with a secret chosen once per process: a peer cannot
+ * pick ids that all land in one bucket.
+ */
 guint
 confab_message_id_hash (gconstpointer key)
 {
+  static gsize keys_set = 0;
+  static guint64 k0, k1;
   const ConfabMessageId *id = key;
-  guint64 mixed = (id->origin ^ id->number) * G_GUINT64_CONSTANT (0x9E3779B97F4A7C15);
+  guint64 h;
 
-  return (guint)(mixed ^ (mixed >> 32));
+  if (g_once_init_enter (&keys_set))
+    {
+      k0 = ((guint64)g_random_int () << 32) | g_random_int ();
+      k1 = ((guint64)g_random_int () << 32) | g_random_int ();
+      g_once_init_leave (&keys_set, 1);
+    }
+
+  h = (id->origin ^ k0) * G_GUINT64_CONSTANT (0x9E3779B97F4A7C15);
+  h ^= h >> 29;
+  h += (id->number ^ k1) * G_GUINT64_CONSTANT (0xBF58476D1CE4E5B9);
+  h ^= h >> 32;
+  h *= G_GUINT64_CONSTANT (0x94D049BB133111EB);
+  h ^= h >> 31;
+
+  return (guint)h;
 }
 
 gboolean
