@@ -172,6 +172,69 @@ test_conversation_largest_message (void)
   g_assert_finalize_object (b);
 }
 
+typedef struct
+{
+  guint signals;
+  guint added;
+} Changes;
+
+static void
+on_items_changed (GListModel *model,
+                  guint       position,
+                  guint       removed,
+                  guint       added,
+                  Changes    *changes)
+{
+  g_assert_cmpuint (position, ==, changes->added);
+  g_assert_cmpuint (removed, ==, 0);
+  g_assert_cmpuint (g_list_model_get_n_items (model), ==, position + added);
+  changes->signals++;
+  changes->added += added;
+}
+
+static gboolean
+has_100_items (gpointer data)
+{
+  return g_list_model_get_n_items (G_LIST_MODEL (data)) == 100;
+}
+
+/* A burst that arrives in one go makes one ::items-changed, not one per
+ * message, so the list view lays out once.
+ */
+static void
+test_conversation_burst_is_one_change (void)
+{
+  ConfabConversation *conversation = conversation_new_bound ();
+  g_autoptr(GSocket) plain = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                                           G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
+  g_autoptr(GSocketAddress) local = NULL;
+  g_autoptr(GSocketAddress) target = NULL;
+  Changes changes = { 0, 0 };
+
+  g_assert_true (g_socket_bind (plain, any, FALSE, NULL));
+  local = g_socket_get_local_address (plain, NULL);
+  confab_conversation_set_peer (conversation, "127.0.0.1",
+                                g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+  target = g_inet_socket_address_new_from_string ("127.0.0.1",
+                                                  confab_conversation_get_local_port (conversation));
+  g_signal_connect (conversation, "items-changed", G_CALLBACK (on_items_changed), &changes);
+
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("line %u", i);
+
+      g_socket_send_to (plain, target, text, strlen (text), NULL, NULL);
+    }
+
+  wait_until (has_100_items, conversation);
+  g_assert_cmpuint (changes.added, ==, 100);
+  g_assert_cmpuint (changes.signals, ==, 1);
+
+  g_signal_handlers_disconnect_by_data (conversation, &changes);
+  g_assert_finalize_object (conversation);
+}
+
 static void
 test_conversation_plain_line_end (void)
 {
@@ -307,6 +370,7 @@ main (int   argc,
   g_test_add_func ("/conversation/exchange-plain", test_conversation_exchange_plain);
   g_test_add_func ("/conversation/largest-message", test_conversation_largest_message);
   g_test_add_func ("/conversation/plain-line-end", test_conversation_plain_line_end);
+  g_test_add_func ("/conversation/burst-is-one-change", test_conversation_burst_is_one_change);
   g_test_add_func ("/conversation/failure-keeps-text-and-retries",
                    test_conversation_failure_keeps_text_and_retries);
   g_test_add_func ("/conversation/port-in-use", test_conversation_port_in_use);

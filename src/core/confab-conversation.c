@@ -16,6 +16,12 @@ struct _ConfabConversation
 
   ConfabChannel *channel;
   GPtrArray     *messages;
+  /* The list model shows the first @published messages. Incoming ones are
+   * published together once the main loop's batch is done, so a burst
+   * makes one ::items-changed rather than one per message.
+   */
+  guint          published;
+  guint          publish_id;
   char          *nickname;
   char          *peer_host;
   guint16        peer_port;
@@ -102,7 +108,7 @@ confab_conversation_get_item_type (GListModel *model)
 static guint
 confab_conversation_get_n_items (GListModel *model)
 {
-  return CONFAB_CONVERSATION (model)->messages->len;
+  return CONFAB_CONVERSATION (model)->published;
 }
 
 static gpointer
@@ -111,7 +117,7 @@ confab_conversation_get_item (GListModel *model,
 {
   ConfabConversation *self = CONFAB_CONVERSATION (model);
 
-  if (position >= self->messages->len)
+  if (position >= self->published)
     return NULL;
 
   return g_object_ref (g_ptr_array_index (self->messages, position));
@@ -126,11 +132,41 @@ list_model_iface_init (GListModelInterface *iface)
 }
 
 static void
+publish (ConfabConversation *self)
+{
+  guint added = self->messages->len - self->published;
+
+  g_clear_handle_id (&self->publish_id, g_source_remove);
+  if (added == 0)
+    return;
+
+  self->published = self->messages->len;
+  g_list_model_items_changed (G_LIST_MODEL (self), self->published - added, 0, added);
+}
+
+static gboolean
+publish_cb (gpointer user_data)
+{
+  ConfabConversation *self = user_data;
+
+  self->publish_id = 0;
+  publish (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Something the person did shows at once; what arrives, per batch. */
+static void
 confab_conversation_append (ConfabConversation *self,
-                            ConfabMessage      *message)
+                            ConfabMessage      *message,
+                            gboolean            at_once)
 {
   g_ptr_array_add (self->messages, g_object_ref (message));
-  g_list_model_items_changed (G_LIST_MODEL (self), self->messages->len - 1, 0, 1);
+
+  if (at_once)
+    publish (self);
+  else if (self->publish_id == 0)
+    self->publish_id = g_idle_add_full (G_PRIORITY_DEFAULT, publish_cb, self, NULL);
 }
 
 /* A classic peer (nc, a script) ends each line with a newline; the row
@@ -162,7 +198,7 @@ on_channel_received (ConfabConversation *self,
 
   message = confab_message_new (CONFAB_DIRECTION_INCOMING, self->peer_host, line, NULL);
   confab_message_set_plain (message, TRUE);
-  confab_conversation_append (self, message);
+  confab_conversation_append (self, message, FALSE);
 }
 
 static GDateTime *
@@ -187,7 +223,7 @@ on_channel_message (ConfabConversation   *self,
 
   message = confab_message_new (CONFAB_DIRECTION_INCOMING, sender, incoming->text, time);
   confab_message_set_id (message, incoming->origin, incoming->number);
-  confab_conversation_append (self, message);
+  confab_conversation_append (self, message, FALSE);
 }
 
 static void
@@ -233,11 +269,13 @@ confab_conversation_dispose (GObject *object)
 {
   ConfabConversation *self = (ConfabConversation *)object;
 
+  g_clear_handle_id (&self->publish_id, g_source_remove);
   if (self->channel != NULL)
     g_signal_handlers_disconnect_by_data (self->channel, self);
   g_clear_object (&self->channel);
   if (self->messages != NULL)
     g_ptr_array_set_size (self->messages, 0);
+  self->published = 0;
   if (self->in_flight != NULL)
     g_hash_table_remove_all (self->in_flight);
 
@@ -684,7 +722,7 @@ confab_conversation_send (ConfabConversation *self,
   message = confab_message_new (CONFAB_DIRECTION_OUTGOING,
                                 confab_conversation_get_nickname (self),
                                 text, NULL);
-  confab_conversation_append (self, message);
+  confab_conversation_append (self, message, TRUE);
   confab_conversation_transmit (self, message);
 
   return message;
