@@ -311,15 +311,14 @@ on_send_failed (ConfabWindow       *self,
 {
   AdwToast *toast;
 
-  self->failures++;
-
   if (self->failure_toast != NULL)
     {
-      g_autofree char *title = g_strdup_printf (ngettext ("%u message not sent",
-                                                          "%u messages not sent",
-                                                          self->failures),
-                                                self->failures);
+      g_autofree char *title = NULL;
 
+      self->failures++;
+      title = g_strdup_printf (ngettext ("%u message not sent", "%u messages not sent",
+                                         self->failures),
+                               self->failures);
       adw_toast_set_title (self->failure_toast, title);
       return;
     }
@@ -330,6 +329,7 @@ on_send_failed (ConfabWindow       *self,
 
     toast = adw_toast_new (text);
   }
+  self->failures = 1;
   adw_toast_set_timeout (toast, 5);
   g_signal_connect_object (toast, "dismissed",
                            G_CALLBACK (on_failure_toast_dismissed), self, G_CONNECT_SWAPPED);
