@@ -172,6 +172,28 @@ test_conversation_largest_message (void)
   g_assert_finalize_object (b);
 }
 
+/* A bare socket on loopback, as nc -u would be, made the conversation's
+ * peer; @target is where it reaches the conversation.
+ */
+static GSocket *
+plain_peer_new (ConfabConversation  *conversation,
+                GSocketAddress     **target)
+{
+  GSocket *plain = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                                 G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
+  g_autoptr(GSocketAddress) local = NULL;
+
+  g_assert_true (g_socket_bind (plain, any, FALSE, NULL));
+  local = g_socket_get_local_address (plain, NULL);
+  confab_conversation_set_peer (conversation, "127.0.0.1",
+                                g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+  *target = g_inet_socket_address_new_from_string ("127.0.0.1",
+                                                   confab_conversation_get_local_port (conversation));
+
+  return plain;
+}
+
 typedef struct
 {
   guint signals;
@@ -205,19 +227,10 @@ static void
 test_conversation_burst_is_one_change (void)
 {
   ConfabConversation *conversation = conversation_new_bound ();
-  g_autoptr(GSocket) plain = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
-                                           G_SOCKET_PROTOCOL_UDP, NULL);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
-  g_autoptr(GSocketAddress) local = NULL;
   g_autoptr(GSocketAddress) target = NULL;
+  g_autoptr(GSocket) plain = plain_peer_new (conversation, &target);
   Changes changes = { 0, 0 };
 
-  g_assert_true (g_socket_bind (plain, any, FALSE, NULL));
-  local = g_socket_get_local_address (plain, NULL);
-  confab_conversation_set_peer (conversation, "127.0.0.1",
-                                g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
-  target = g_inet_socket_address_new_from_string ("127.0.0.1",
-                                                  confab_conversation_get_local_port (conversation));
   g_signal_connect (conversation, "items-changed", G_CALLBACK (on_items_changed), &changes);
 
   for (guint i = 0; i < 100; i++)
@@ -239,21 +252,11 @@ static void
 test_conversation_plain_line_end (void)
 {
   ConfabConversation *conversation = conversation_new_bound ();
-  g_autoptr(GSocket) plain = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
-                                           G_SOCKET_PROTOCOL_UDP, NULL);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
-  g_autoptr(GSocketAddress) local = NULL;
   g_autoptr(GSocketAddress) target = NULL;
+  g_autoptr(GSocket) plain = plain_peer_new (conversation, &target);
   g_autoptr(ConfabMessage) received = NULL;
 
-  g_assert_true (g_socket_bind (plain, any, FALSE, NULL));
-  local = g_socket_get_local_address (plain, NULL);
-  confab_conversation_set_peer (conversation, "127.0.0.1",
-                                g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
-
   /* nc -u sends each line with its newline */
-  target = g_inet_socket_address_new_from_string ("127.0.0.1",
-                                                  confab_conversation_get_local_port (conversation));
   g_assert_cmpint (g_socket_send_to (plain, target, "hello there\n", 12, NULL, NULL), ==, 12);
 
   wait_until (has_items, conversation);

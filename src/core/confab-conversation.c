@@ -23,8 +23,6 @@ struct _ConfabConversation
   guint          published;
   guint          publish_id;
   char          *nickname;
-  char          *peer_host;
-  guint16        peer_port;
   guint16        local_port;
   GError        *bind_error;
   gboolean       plain_text;
@@ -196,7 +194,8 @@ on_channel_received (ConfabConversation *self,
   if (line[0] == '\0')
     return;
 
-  message = confab_message_new (CONFAB_DIRECTION_INCOMING, self->peer_host, line, NULL);
+  message = confab_message_new (CONFAB_DIRECTION_INCOMING,
+                                confab_conversation_get_peer_host (self), line, NULL);
   confab_message_set_plain (message, TRUE);
   confab_conversation_append (self, message, FALSE);
 }
@@ -219,7 +218,8 @@ on_channel_message (ConfabConversation   *self,
 {
   g_autoptr(ConfabMessage) message = NULL;
   g_autoptr(GDateTime) time = date_time_from_unix_usec (incoming->time);
-  const char *sender = incoming->nick[0] != '\0' ? incoming->nick : self->peer_host;
+  const char *sender = incoming->nick[0] != '\0' ? incoming->nick
+                                                : confab_conversation_get_peer_host (self);
 
   message = confab_message_new (CONFAB_DIRECTION_INCOMING, sender, incoming->text, time);
   confab_message_set_id (message, incoming->origin, incoming->number);
@@ -264,6 +264,17 @@ on_channel_failed (ConfabConversation *self,
     fail (self, message, reason);
 }
 
+/* The peer is the channel's; the conversation only passes on its changes. */
+static void
+forward_notify (ConfabConversation *self,
+                GParamSpec         *pspec,
+                ConfabChannel      *channel)
+{
+  g_object_notify_by_pspec (G_OBJECT (self),
+                            properties[g_str_equal (pspec->name, "peer-host") ? PROP_PEER_HOST
+                                                                              : PROP_PEER_PORT]);
+}
+
 static void
 confab_conversation_dispose (GObject *object)
 {
@@ -290,7 +301,6 @@ confab_conversation_finalize (GObject *object)
   g_clear_pointer (&self->messages, g_ptr_array_unref);
   g_clear_pointer (&self->in_flight, g_hash_table_unref);
   g_clear_pointer (&self->nickname, g_free);
-  g_clear_pointer (&self->peer_host, g_free);
   g_clear_error (&self->bind_error);
 
   G_OBJECT_CLASS (confab_conversation_parent_class)->finalize (object);
@@ -311,11 +321,11 @@ confab_conversation_get_property (GObject    *object,
       break;
 
     case PROP_PEER_HOST:
-      g_value_set_string (value, self->peer_host);
+      g_value_set_string (value, confab_conversation_get_peer_host (self));
       break;
 
     case PROP_PEER_PORT:
-      g_value_set_uint (value, self->peer_port);
+      g_value_set_uint (value, confab_conversation_get_peer_port (self));
       break;
 
     case PROP_LOCAL_PORT:
@@ -421,11 +431,14 @@ confab_conversation_init (ConfabConversation *self)
   self->messages = g_ptr_array_new_with_free_func (g_object_unref);
   self->in_flight = g_hash_table_new_full (confab_message_id_hash, confab_message_id_equal,
                                            g_free, g_object_unref);
-  self->peer_host = g_strdup ("");
   self->channel = confab_channel_new ();
   g_signal_connect_object (self->channel, "received",
                            G_CALLBACK (on_channel_received), self,
                            G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->channel, "notify::peer-host",
+                           G_CALLBACK (forward_notify), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->channel, "notify::peer-port",
+                           G_CALLBACK (forward_notify), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->channel, "message",
                            G_CALLBACK (on_channel_message), self,
                            G_CONNECT_SWAPPED);
@@ -506,7 +519,8 @@ confab_conversation_get_peer_host (ConfabConversation *self)
 {
   g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), NULL);
 
-  return self->peer_host;
+  return confab_channel_get_peer_host (self->channel) != NULL
+         ? confab_channel_get_peer_host (self->channel) : "";
 }
 
 guint16
@@ -514,7 +528,7 @@ confab_conversation_get_peer_port (ConfabConversation *self)
 {
   g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), 0);
 
-  return self->peer_port;
+  return confab_channel_get_peer_port (self->channel);
 }
 
 /**
@@ -534,24 +548,7 @@ confab_conversation_set_peer (ConfabConversation *self,
   g_return_if_fail (CONFAB_IS_CONVERSATION (self));
 
   stripped = g_strstrip (g_strdup (host != NULL ? host : ""));
-
-  if (g_str_equal (stripped, self->peer_host) && port == self->peer_port)
-    return;
-
-  g_object_freeze_notify (G_OBJECT (self));
-  if (!g_str_equal (stripped, self->peer_host))
-    {
-      g_free (self->peer_host);
-      self->peer_host = g_steal_pointer (&stripped);
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PEER_HOST]);
-    }
-  if (port != self->peer_port)
-    {
-      self->peer_port = port;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PEER_PORT]);
-    }
-  confab_channel_set_peer (self->channel, self->peer_host, self->peer_port);
-  g_object_thaw_notify (G_OBJECT (self));
+  confab_channel_set_peer (self->channel, stripped, port);
 }
 
 guint16
@@ -635,13 +632,16 @@ send_cb (GObject      *object,
       confab_message_set_error (data->message, NULL);
       confab_message_set_state (data->message, CONFAB_MESSAGE_STATE_SENT);
     }
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      /* The conversation is going away: nobody to tell. */
+      confab_message_set_error (data->message, error->message);
+      confab_message_set_state (data->message, CONFAB_MESSAGE_STATE_FAILED);
+    }
   else
     {
       g_debug ("Sending failed: %s", error->message);
-      confab_message_set_error (data->message, error->message);
-      confab_message_set_state (data->message, CONFAB_MESSAGE_STATE_FAILED);
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_signal_emit (data->self, signals[SEND_FAILED], 0, data->message, error->message);
+      fail (data->self, data->message, error->message);
     }
 
   send_data_free (data);
