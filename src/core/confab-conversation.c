@@ -200,24 +200,13 @@ on_channel_received (ConfabConversation *self,
   confab_conversation_append (self, message, FALSE);
 }
 
-static GDateTime *
-date_time_from_unix_usec (gint64 usec)
-{
-  g_autoptr(GDateTime) seconds = g_date_time_new_from_unix_local (usec / G_USEC_PER_SEC);
-
-  if (seconds == NULL)
-    return NULL;
-
-  return g_date_time_add (seconds, usec % G_USEC_PER_SEC);
-}
-
 static void
 on_channel_message (ConfabConversation   *self,
                     const ConfabIncoming *incoming,
                     ConfabChannel        *channel)
 {
   g_autoptr(ConfabMessage) message = NULL;
-  g_autoptr(GDateTime) time = date_time_from_unix_usec (incoming->time);
+  g_autoptr(GDateTime) time = confab_date_time_new_from_usec (incoming->time);
   const char *sender = incoming->nick[0] != '\0' ? incoming->nick
                                                 : confab_conversation_get_peer_host (self);
 

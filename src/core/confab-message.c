@@ -23,6 +23,16 @@ struct _ConfabMessage
   guint64             number;
   /* Went or came as a bare text datagram, so there is no receipt. */
   gboolean            plain;
+
+  /* Bookkeeping for the history, not shown: who the other side was, when
+   * the message reached me or was acknowledged (µs since the epoch, 0 for
+   * not yet), and its row in the store (0 for none).
+   */
+  char               *peer_host;
+  guint16             peer_port;
+  gint64              received_time;
+  gint64              delivered_time;
+  gint64              history_id;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabMessage, confab_message, G_TYPE_OBJECT)
@@ -81,6 +91,7 @@ confab_message_finalize (GObject *object)
   g_clear_pointer (&self->sender, g_free);
   g_clear_pointer (&self->text, g_free);
   g_clear_pointer (&self->error, g_free);
+  g_clear_pointer (&self->peer_host, g_free);
   g_clear_pointer (&self->time, g_date_time_unref);
 
   G_OBJECT_CLASS (confab_message_parent_class)->finalize (object);
@@ -385,4 +396,136 @@ confab_message_set_plain (ConfabMessage *self,
 
   self->plain = plain;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PLAIN]);
+}
+
+/**
+ * confab_message_get_time_usec:
+ *
+ * Returns: confab_message_get_time() in µs since the Unix epoch
+ */
+gint64
+confab_message_get_time_usec (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), 0);
+
+  return g_date_time_to_unix (self->time) * G_USEC_PER_SEC +
+         g_date_time_get_microsecond (self->time);
+}
+
+/**
+ * confab_message_get_peer_host:
+ *
+ * Returns: (nullable): the other side's host as configured when the
+ *   message was sent or received
+ */
+const char *
+confab_message_get_peer_host (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), NULL);
+
+  return self->peer_host;
+}
+
+guint16
+confab_message_get_peer_port (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), 0);
+
+  return self->peer_port;
+}
+
+void
+confab_message_set_peer (ConfabMessage *self,
+                         const char    *host,
+                         guint16        port)
+{
+  g_return_if_fail (CONFAB_IS_MESSAGE (self));
+
+  g_free (self->peer_host);
+  self->peer_host = g_strdup (host);
+  self->peer_port = port;
+}
+
+/**
+ * confab_message_get_received_time:
+ *
+ * Returns: when an incoming message reached me, µs since the epoch; 0 if unknown
+ */
+gint64
+confab_message_get_received_time (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), 0);
+
+  return self->received_time;
+}
+
+void
+confab_message_set_received_time (ConfabMessage *self,
+                                  gint64         usec)
+{
+  g_return_if_fail (CONFAB_IS_MESSAGE (self));
+
+  self->received_time = usec;
+}
+
+/**
+ * confab_message_get_delivered_time:
+ *
+ * Returns: when the peer acknowledged an outgoing message, µs since the
+ *   epoch; 0 if it has not
+ */
+gint64
+confab_message_get_delivered_time (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), 0);
+
+  return self->delivered_time;
+}
+
+void
+confab_message_set_delivered_time (ConfabMessage *self,
+                                   gint64         usec)
+{
+  g_return_if_fail (CONFAB_IS_MESSAGE (self));
+
+  self->delivered_time = usec;
+}
+
+/**
+ * confab_message_get_history_id:
+ *
+ * Returns: the message's row in the history, or 0 if it is not stored
+ */
+gint64
+confab_message_get_history_id (ConfabMessage *self)
+{
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (self), 0);
+
+  return self->history_id;
+}
+
+void
+confab_message_set_history_id (ConfabMessage *self,
+                               gint64         id)
+{
+  g_return_if_fail (CONFAB_IS_MESSAGE (self));
+
+  self->history_id = id;
+}
+
+/**
+ * confab_date_time_new_from_usec:
+ * @usec: µs since the Unix epoch
+ *
+ * Returns: (nullable): that moment in local time, or %NULL if out of range
+ */
+GDateTime *
+confab_date_time_new_from_usec (gint64 usec)
+{
+  g_autoptr(GDateTime) seconds = g_date_time_new_from_unix_local (usec / G_USEC_PER_SEC);
+
+  if (seconds == NULL)
+    return NULL;
+
+  return g_date_time_add (seconds, usec % G_USEC_PER_SEC);
 }

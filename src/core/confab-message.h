@@ -53,5 +53,26 @@ void                confab_message_set_id         (ConfabMessage      *self,
 gboolean            confab_message_get_plain      (ConfabMessage      *self);
 void                confab_message_set_plain      (ConfabMessage      *self,
                                                    gboolean            plain);
+gint64              confab_message_get_time_usec  (ConfabMessage      *self);
+const char         *confab_message_get_peer_host  (ConfabMessage      *self);
+guint16             confab_message_get_peer_port  (ConfabMessage      *self);
+void                confab_message_set_peer       (ConfabMessage      *self,
+                                                   const char         *host,
+                                                   guint16             port);
+gint64              confab_message_get_received_time
+                                                  (ConfabMessage      *self);
+void                confab_message_set_received_time
+                                                  (ConfabMessage      *self,
+                                                   gint64              usec);
+gint64              confab_message_get_delivered_time
+                                                  (ConfabMessage      *self);
+void                confab_message_set_delivered_time
+                                                  (ConfabMessage      *self,
+                                                   gint64              usec);
+gint64              confab_message_get_history_id (ConfabMessage      *self);
+void                confab_message_set_history_id (ConfabMessage      *self,
+                                                   gint64              id);
+
+GDateTime          *confab_date_time_new_from_usec (gint64            usec);
 
 G_END_DECLS

@@ -1,0 +1,926 @@
+/* confab-history.c — the SQLite store of messages and the outbox
+ *
+ * One table of messages in local order (the rowid), each with its peer, so
+ * that several conversations can share the file. Writes gather in one
+ * transaction per main-loop dispatch; confab_history_commit() ends it early
+ * where something must be on disk first (before a send, before an ack).
+ * WAL with synchronous=NORMAL: a commit survives the process being killed;
+ * only a power cut may lose the last ones.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "confab-history"
+
+#include "config.h"
+
+#include <errno.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "confab-history.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 2000
+
+/* The stored numbers are the enums' values; the partial index names one. */
+G_STATIC_ASSERT (CONFAB_DIRECTION_INCOMING == 0 && CONFAB_DIRECTION_OUTGOING == 1);
+G_STATIC_ASSERT (CONFAB_MESSAGE_STATE_SENDING == 0 && CONFAB_MESSAGE_STATE_RECEIVED == 4);
+
+static const char schema_v1[] =
+  "CREATE TABLE messages ("
+  "  id             INTEGER PRIMARY KEY,"
+  "  peer_host      TEXT    NOT NULL,"
+  "  peer_port      INTEGER NOT NULL,"
+  "  direction      INTEGER NOT NULL,"
+  "  origin         INTEGER,"
+  "  number         INTEGER,"
+  "  sender         TEXT    NOT NULL,"
+  "  body           TEXT    NOT NULL,"
+  "  plain          INTEGER NOT NULL,"
+  "  state          INTEGER NOT NULL,"
+  "  error          TEXT,"
+  "  sent_time      INTEGER NOT NULL,"
+  "  received_time  INTEGER,"
+  "  delivered_time INTEGER"
+  ");"
+  /* A message resent after a restart of either side is stored once. */
+  "CREATE UNIQUE INDEX messages_by_id ON messages (direction, origin, number);"
+  /* The outbox: outgoing messages not yet acknowledged. */
+  "CREATE INDEX messages_unsent ON messages (id) WHERE direction = 1 AND state = 0;";
+
+#define COLUMNS "id, peer_host, peer_port, direction, origin, number, sender, body, plain, " \
+                "state, error, sent_time, received_time, delivered_time"
+
+enum {
+  STMT_INSERT,
+  STMT_UPDATE,
+  STMT_CONTAINS,
+  STMT_LOAD,
+  STMT_UNSENT,
+  N_STMTS
+};
+
+static const char *const statements[N_STMTS] = {
+  [STMT_INSERT] =
+    "INSERT OR IGNORE INTO messages (peer_host, peer_port, direction, origin, number, sender,"
+    " body, plain, state, error, sent_time, received_time, delivered_time)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+  [STMT_UPDATE] =
+    "UPDATE messages SET state = ?2, error = ?3, plain = ?4, origin = ?5, number = ?6,"
+    " delivered_time = ?7 WHERE id = ?1",
+  [STMT_CONTAINS] =
+    "SELECT 1 FROM messages WHERE direction = ?1 AND origin = ?2 AND number = ?3",
+  [STMT_LOAD] =
+    "SELECT " COLUMNS " FROM messages WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+  [STMT_UNSENT] =
+    "SELECT " COLUMNS " FROM messages WHERE direction = 1 AND state = 0 ORDER BY id",
+};
+
+struct _ConfabHistory
+{
+  GObject       parent_instance;
+
+  sqlite3      *db;
+  sqlite3_stmt *stmts[N_STMTS];
+  char         *path;
+  char         *moved_to;
+  GError       *recovery;
+  /* Set by the first failed write; no write is tried after it. */
+  GError       *failure;
+  gboolean      in_batch;
+  GSource      *commit_source;
+};
+
+G_DEFINE_FINAL_TYPE (ConfabHistory, confab_history, G_TYPE_OBJECT)
+
+enum {
+  FAILED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_QUARK (confab-history-error-quark, confab_history_error)
+
+static void
+set_sqlite_error (GError     **error,
+                  sqlite3     *db,
+                  int          rc,
+                  const char  *doing)
+{
+  int code = CONFAB_HISTORY_ERROR_FAILED;
+
+  if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)
+    code = CONFAB_HISTORY_ERROR_CORRUPT;
+
+  g_set_error (error, CONFAB_HISTORY_ERROR, code, "%s: %s", doing,
+               db != NULL ? sqlite3_errmsg (db) : sqlite3_errstr (rc));
+}
+
+static gboolean
+exec (sqlite3     *db,
+      const char  *sql,
+      GError     **error)
+{
+  int rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
+
+  if (rc != SQLITE_OK)
+    {
+      set_sqlite_error (error, db, rc, sql);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static gboolean
+query_int (sqlite3     *db,
+           const char  *sql,
+           gint64      *value,
+           GError     **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  int rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);
+
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step (stmt);
+
+  if (rc == SQLITE_ROW)
+    *value = sqlite3_column_int64 (stmt, 0);
+  else
+    set_sqlite_error (error, db, rc, sql);
+
+  sqlite3_finalize (stmt);
+
+  return rc == SQLITE_ROW;
+}
+
+static gboolean
+migrate (sqlite3     *db,
+         GError     **error)
+{
+  gint64 version = 0;
+
+  if (!query_int (db, "PRAGMA user_version", &version, error))
+    return FALSE;
+
+  if (version > SCHEMA_VERSION)
+    {
+      g_set_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_NEWER,
+                   _("The history was written by a newer version of Confab"));
+      return FALSE;
+    }
+
+  if (version == SCHEMA_VERSION)
+    return TRUE;
+
+  /* Version 0 is a new, empty file. Later versions add steps here. */
+  return exec (db, "BEGIN", error) &&
+         exec (db, schema_v1, error) &&
+         exec (db, "PRAGMA user_version = 1", error) &&
+         exec (db, "COMMIT", error);
+}
+
+static gboolean
+prepare (ConfabHistory  *self,
+         GError        **error)
+{
+  for (guint i = 0; i < N_STMTS; i++)
+    {
+      int rc = sqlite3_prepare_v3 (self->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                   &self->stmts[i], NULL);
+
+      if (rc != SQLITE_OK)
+        {
+          set_sqlite_error (error, self->db, rc, statements[i]);
+          return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+static void
+close_db (ConfabHistory *self)
+{
+  for (guint i = 0; i < N_STMTS; i++)
+    g_clear_pointer (&self->stmts[i], sqlite3_finalize);
+  g_clear_pointer (&self->db, sqlite3_close);
+}
+
+static gboolean
+open_db (ConfabHistory  *self,
+         GError        **error)
+{
+  int rc;
+
+  rc = sqlite3_open_v2 (self->path, &self->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK)
+    {
+      set_sqlite_error (error, self->db, rc, self->path);
+      close_db (self);
+      return FALSE;
+    }
+
+  sqlite3_extended_result_codes (self->db, TRUE);
+  sqlite3_busy_timeout (self->db, BUSY_TIMEOUT_MS);
+
+  if (!exec (self->db, "PRAGMA journal_mode = WAL", error) ||
+      !exec (self->db, "PRAGMA synchronous = NORMAL", error) ||
+      /* Cleared messages are overwritten, not merely unlinked. */
+      !exec (self->db, "PRAGMA secure_delete = ON", error) ||
+      /* SQLite finds a file cut short here; damage inside a page shows when
+       * it is read, and fails that read.
+       */
+      !migrate (self->db, error) ||
+      !prepare (self, error))
+    {
+      close_db (self);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static char *
+aside_path (const char *path)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
+  char *candidate = g_strdup_printf ("%s.corrupt-%s", path, stamp);
+
+  for (guint n = 2; g_file_test (candidate, G_FILE_TEST_EXISTS); n++)
+    {
+      g_free (candidate);
+      candidate = g_strdup_printf ("%s.corrupt-%s-%u", path, stamp, n);
+    }
+
+  return candidate;
+}
+
+/* Renames the file aside with its write-ahead log, which belongs to it. */
+static gboolean
+move_aside (ConfabHistory  *self,
+            GError        **error)
+{
+  g_autofree char *target = aside_path (self->path);
+  g_autofree char *wal = g_strconcat (self->path, "-wal", NULL);
+  g_autofree char *wal_target = g_strconcat (target, "-wal", NULL);
+  g_autofree char *shm = g_strconcat (self->path, "-shm", NULL);
+
+  if (g_rename (self->path, target) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "%s: %s", self->path, g_strerror (saved_errno));
+      return FALSE;
+    }
+
+  if (g_file_test (wal, G_FILE_TEST_EXISTS))
+    g_rename (wal, wal_target);
+  g_unlink (shm);
+
+  self->moved_to = g_steal_pointer (&target);
+  return TRUE;
+}
+
+/* A file that is there but cannot be used is damaged, not missing. */
+static gboolean
+is_unusable_file (const char   *path,
+                  const GError *error)
+{
+  if (g_error_matches (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_CORRUPT))
+    return TRUE;
+
+  if (g_error_matches (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_NEWER))
+    return FALSE;
+
+  return g_file_test (path, G_FILE_TEST_IS_REGULAR) && g_access (path, R_OK | W_OK) != 0;
+}
+
+static void
+confab_history_dispose (GObject *object)
+{
+  ConfabHistory *self = (ConfabHistory *)object;
+
+  if (self->in_batch && self->db != NULL)
+    confab_history_commit (self, NULL);
+  if (self->commit_source != NULL)
+    g_source_destroy (self->commit_source);
+  g_clear_pointer (&self->commit_source, g_source_unref);
+
+  G_OBJECT_CLASS (confab_history_parent_class)->dispose (object);
+}
+
+static void
+confab_history_finalize (GObject *object)
+{
+  ConfabHistory *self = (ConfabHistory *)object;
+
+  close_db (self);
+  g_clear_pointer (&self->path, g_free);
+  g_clear_pointer (&self->moved_to, g_free);
+  g_clear_error (&self->recovery);
+  g_clear_error (&self->failure);
+
+  G_OBJECT_CLASS (confab_history_parent_class)->finalize (object);
+}
+
+static void
+confab_history_class_init (ConfabHistoryClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = confab_history_dispose;
+  object_class->finalize = confab_history_finalize;
+
+  /**
+   * ConfabHistory::failed:
+   * @error: why the history cannot be written
+   *
+   * Emitted once, for the first write that fails (a full disk, a file that
+   * turned read-only or damaged). No write is tried after it; reading goes on.
+   */
+  signals[FAILED] =
+    g_signal_new ("failed",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_ERROR);
+}
+
+static void
+confab_history_init (ConfabHistory *self)
+{
+}
+
+/**
+ * confab_history_default_path:
+ *
+ * Returns: (transfer full): `$XDG_DATA_HOME/confab/history.db`
+ */
+char *
+confab_history_default_path (void)
+{
+  return g_build_filename (g_get_user_data_dir (), "confab", "history.db", NULL);
+}
+
+/**
+ * confab_history_open:
+ * @path: the database file; it and its folder are made if missing
+ * @error: return location for a #GError
+ *
+ * A file that is not a usable database is renamed aside to
+ * `@path.corrupt-YYYYMMDD-HHMMSS` and a fresh one is made in its place;
+ * confab_history_get_recovery() then says so.
+ *
+ * Returns: (transfer full) (nullable): the history, or %NULL if none can be
+ *   opened or made at @path (%CONFAB_HISTORY_ERROR_FAILED), or the file is
+ *   from a newer Confab (%CONFAB_HISTORY_ERROR_NEWER)
+ */
+ConfabHistory *
+confab_history_open (const char  *path,
+                     GError     **error)
+{
+  g_autoptr(ConfabHistory) self = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *dir = NULL;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  self = g_object_new (CONFAB_TYPE_HISTORY, NULL);
+  self->path = g_strdup (path);
+
+  dir = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
+                   "%s: %s", dir, g_strerror (saved_errno));
+      return NULL;
+    }
+
+  if (open_db (self, &local_error))
+    return g_steal_pointer (&self);
+
+  if (!is_unusable_file (path, local_error))
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+
+  g_message ("History %s is unusable (%s); moving it aside", path, local_error->message);
+  if (!move_aside (self, error))
+    return NULL;
+
+  /* Translators: %s is a file name */
+  self->recovery = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_CORRUPT,
+                                _("The history file was damaged. It was moved to %s "
+                                  "and a new history was started."),
+                                self->moved_to);
+
+  g_clear_error (&local_error);
+  if (!open_db (self, &local_error))
+    {
+      g_set_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
+                   "%s", local_error->message);
+      return NULL;
+    }
+
+  return g_steal_pointer (&self);
+}
+
+const char *
+confab_history_get_path (ConfabHistory *self)
+{
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), NULL);
+
+  return self->path;
+}
+
+/**
+ * confab_history_get_recovery:
+ *
+ * Returns: (nullable): a %CONFAB_HISTORY_ERROR_CORRUPT error, for the
+ *   person, if the file found at open was moved aside
+ */
+const GError *
+confab_history_get_recovery (ConfabHistory *self)
+{
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), NULL);
+
+  return self->recovery;
+}
+
+/**
+ * confab_history_get_moved_to:
+ *
+ * Returns: (nullable): where the damaged file found at open now is
+ */
+const char *
+confab_history_get_moved_to (ConfabHistory *self)
+{
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), NULL);
+
+  return self->moved_to;
+}
+
+/* After the first failure every write is refused with the same error. */
+static gboolean
+writable (ConfabHistory  *self,
+          GError        **error)
+{
+  if (self->failure == NULL)
+    return TRUE;
+
+  if (error != NULL)
+    *error = g_error_copy (self->failure);
+  return FALSE;
+}
+
+static void
+fail (ConfabHistory  *self,
+      GError        **error,
+      GError         *reason)
+{
+  g_message ("History %s cannot be written: %s", self->path, reason->message);
+
+  if (self->in_batch)
+    sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+  self->in_batch = FALSE;
+
+  self->failure = g_error_new_literal (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
+                                       reason->message);
+  g_signal_emit (self, signals[FAILED], 0, self->failure);
+
+  if (error != NULL)
+    *error = reason;
+  else
+    g_error_free (reason);
+}
+
+static gboolean
+commit_cb (gpointer user_data)
+{
+  ConfabHistory *self = user_data;
+
+  g_clear_pointer (&self->commit_source, g_source_unref);
+  confab_history_commit (self, NULL);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Opens the dispatch's transaction, to be committed once the main loop is
+ * idle again.
+ */
+static gboolean
+begin_batch (ConfabHistory  *self,
+             GError        **error)
+{
+  GError *local_error = NULL;
+
+  if (self->in_batch)
+    return TRUE;
+
+  if (!exec (self->db, "BEGIN", &local_error))
+    {
+      fail (self, error, local_error);
+      return FALSE;
+    }
+
+  self->in_batch = TRUE;
+  if (self->commit_source == NULL)
+    {
+      self->commit_source = g_idle_source_new ();
+      g_source_set_priority (self->commit_source, G_PRIORITY_DEFAULT);
+      g_source_set_static_name (self->commit_source, "[confab] history commit");
+      g_source_set_callback (self->commit_source, commit_cb, self, NULL);
+      g_source_attach (self->commit_source, g_main_context_get_thread_default ());
+    }
+
+  return TRUE;
+}
+
+/**
+ * confab_history_commit:
+ *
+ * Writes the messages added and changed since the last commit to disk now,
+ * rather than once the main loop is idle.
+ *
+ * Returns: %FALSE if they could not be written
+ */
+gboolean
+confab_history_commit (ConfabHistory  *self,
+                       GError        **error)
+{
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
+
+  if (!writable (self, error))
+    return FALSE;
+
+  if (!self->in_batch)
+    return TRUE;
+
+  if (!exec (self->db, "COMMIT", &local_error))
+    {
+      fail (self, error, local_error);
+      return FALSE;
+    }
+
+  self->in_batch = FALSE;
+  return TRUE;
+}
+
+static void
+bind_nullable_int (sqlite3_stmt *stmt,
+                   int           column,
+                   gint64        value)
+{
+  if (value != 0)
+    sqlite3_bind_int64 (stmt, column, value);
+  else
+    sqlite3_bind_null (stmt, column);
+}
+
+/* Steps a write statement; a failure is the history's failure. */
+static gboolean
+step_write (ConfabHistory  *self,
+            sqlite3_stmt   *stmt,
+            GError        **error)
+{
+  int rc = sqlite3_step (stmt);
+  GError *local_error = NULL;
+
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+
+  if (rc == SQLITE_DONE)
+    return TRUE;
+
+  set_sqlite_error (&local_error, self->db, rc, _("Saving a message"));
+  fail (self, error, local_error);
+  return FALSE;
+}
+
+/**
+ * confab_history_add:
+ * @message: a message not yet stored
+ *
+ * Stores every field of @message and sets its history id. An incoming
+ * message already stored under its protocol id is left alone (its history
+ * id stays 0). The write is committed with the dispatch's batch.
+ *
+ * Returns: %FALSE if the history cannot be written
+ */
+gboolean
+confab_history_add (ConfabHistory  *self,
+                    ConfabMessage  *message,
+                    GError        **error)
+{
+  sqlite3_stmt *stmt;
+  const char *text;
+
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
+  g_return_val_if_fail (confab_message_get_history_id (message) == 0, FALSE);
+
+  if (!writable (self, error) || !begin_batch (self, error))
+    return FALSE;
+
+  stmt = self->stmts[STMT_INSERT];
+  text = confab_message_get_text (message);
+  sqlite3_bind_text (stmt, 1, confab_message_get_peer_host (message) != NULL
+                              ? confab_message_get_peer_host (message) : "", -1, SQLITE_STATIC);
+  sqlite3_bind_int (stmt, 2, confab_message_get_peer_port (message));
+  sqlite3_bind_int (stmt, 3, confab_message_get_direction (message));
+  bind_nullable_int (stmt, 4, (gint64)confab_message_get_origin (message));
+  bind_nullable_int (stmt, 5, (gint64)confab_message_get_number (message));
+  sqlite3_bind_text (stmt, 6, confab_message_get_sender (message), -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 7, text, strlen (text), SQLITE_STATIC);
+  sqlite3_bind_int (stmt, 8, confab_message_get_plain (message));
+  sqlite3_bind_int (stmt, 9, confab_message_get_state (message));
+  sqlite3_bind_text (stmt, 10, confab_message_get_error (message), -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 11, confab_message_get_time_usec (message));
+  bind_nullable_int (stmt, 12, confab_message_get_received_time (message));
+  bind_nullable_int (stmt, 13, confab_message_get_delivered_time (message));
+
+  if (!step_write (self, stmt, error))
+    return FALSE;
+
+  if (sqlite3_changes (self->db) > 0)
+    confab_message_set_history_id (message, sqlite3_last_insert_rowid (self->db));
+
+  return TRUE;
+}
+
+/**
+ * confab_history_update:
+ * @message: a stored message
+ *
+ * Stores what changes while a message is sent: its state, error, mode,
+ * protocol id and delivery time. A message with no history id is skipped.
+ *
+ * Returns: %FALSE if the history cannot be written
+ */
+gboolean
+confab_history_update (ConfabHistory  *self,
+                       ConfabMessage  *message,
+                       GError        **error)
+{
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
+
+  if (confab_message_get_history_id (message) == 0)
+    return TRUE;
+
+  if (!writable (self, error) || !begin_batch (self, error))
+    return FALSE;
+
+  stmt = self->stmts[STMT_UPDATE];
+  sqlite3_bind_int64 (stmt, 1, confab_message_get_history_id (message));
+  sqlite3_bind_int (stmt, 2, confab_message_get_state (message));
+  sqlite3_bind_text (stmt, 3, confab_message_get_error (message), -1, SQLITE_STATIC);
+  sqlite3_bind_int (stmt, 4, confab_message_get_plain (message));
+  bind_nullable_int (stmt, 5, (gint64)confab_message_get_origin (message));
+  bind_nullable_int (stmt, 6, (gint64)confab_message_get_number (message));
+  bind_nullable_int (stmt, 7, confab_message_get_delivered_time (message));
+
+  return step_write (self, stmt, error);
+}
+
+/**
+ * confab_history_contains:
+ * @origin: the protocol id's first half
+ * @number: its second half
+ *
+ * Returns: %TRUE if a message with that id and direction is stored
+ */
+gboolean
+confab_history_contains (ConfabHistory   *self,
+                         ConfabDirection  direction,
+                         guint64          origin,
+                         guint64          number)
+{
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
+
+  stmt = self->stmts[STMT_CONTAINS];
+  sqlite3_bind_int (stmt, 1, direction);
+  sqlite3_bind_int64 (stmt, 2, (gint64)origin);
+  sqlite3_bind_int64 (stmt, 3, (gint64)number);
+  rc = sqlite3_step (stmt);
+  sqlite3_reset (stmt);
+
+  return rc == SQLITE_ROW;
+}
+
+static char *
+column_text (sqlite3_stmt *stmt,
+             int           column)
+{
+  const char *text = (const char *)sqlite3_column_text (stmt, column);
+  int length = sqlite3_column_bytes (stmt, column);
+
+  if (text == NULL)
+    return NULL;
+
+  /* A file edited by hand or damaged must not put bad UTF-8 on screen. */
+  return g_utf8_make_valid (text, length);
+}
+
+/* Returns (nullable): the row's message, or %NULL for a row that makes no sense. */
+static ConfabMessage *
+message_from_row (sqlite3_stmt *stmt)
+{
+  g_autoptr(GDateTime) time = confab_date_time_new_from_usec (sqlite3_column_int64 (stmt, 11));
+  g_autofree char *peer_host = column_text (stmt, 1);
+  g_autofree char *sender = column_text (stmt, 6);
+  g_autofree char *body = column_text (stmt, 7);
+  g_autofree char *error = column_text (stmt, 10);
+  int direction = sqlite3_column_int (stmt, 3);
+  int state = sqlite3_column_int (stmt, 9);
+  ConfabMessage *message;
+
+  if (direction != CONFAB_DIRECTION_INCOMING && direction != CONFAB_DIRECTION_OUTGOING)
+    return NULL;
+  if (state < CONFAB_MESSAGE_STATE_SENDING || state > CONFAB_MESSAGE_STATE_RECEIVED)
+    return NULL;
+
+  message = confab_message_new (direction, sender != NULL ? sender : "",
+                                body != NULL ? body : "", time);
+  confab_message_set_history_id (message, sqlite3_column_int64 (stmt, 0));
+  confab_message_set_peer (message, peer_host, sqlite3_column_int (stmt, 2));
+  confab_message_set_id (message, sqlite3_column_int64 (stmt, 4), sqlite3_column_int64 (stmt, 5));
+  confab_message_set_plain (message, sqlite3_column_int (stmt, 8));
+  confab_message_set_state (message, state);
+  confab_message_set_error (message, error);
+  confab_message_set_received_time (message, sqlite3_column_int64 (stmt, 12));
+  confab_message_set_delivered_time (message, sqlite3_column_int64 (stmt, 13));
+
+  return message;
+}
+
+static GPtrArray *
+read_messages (ConfabHistory  *self,
+               sqlite3_stmt   *stmt,
+               GError        **error)
+{
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
+  int rc;
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      ConfabMessage *message = message_from_row (stmt);
+
+      if (message != NULL)
+        g_ptr_array_add (messages, message);
+    }
+
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (error, self->db, rc, _("Reading the history"));
+      return NULL;
+    }
+
+  return g_steal_pointer (&messages);
+}
+
+/**
+ * confab_history_load:
+ * @before: a history id; only older messages are read. 0 for the newest.
+ * @limit: how many at most
+ *
+ * Returns: (transfer container) (element-type ConfabMessage): the @limit
+ *   messages just before @before, oldest first
+ */
+GPtrArray *
+confab_history_load (ConfabHistory  *self,
+                     gint64          before,
+                     guint           limit,
+                     GError        **error)
+{
+  sqlite3_stmt *stmt;
+  GPtrArray *messages;
+
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), NULL);
+  g_return_val_if_fail (before >= 0, NULL);
+
+  stmt = self->stmts[STMT_LOAD];
+  sqlite3_bind_int64 (stmt, 1, before > 0 ? before : G_MAXINT64);
+  sqlite3_bind_int64 (stmt, 2, limit);
+
+  messages = read_messages (self, stmt, error);
+  if (messages != NULL)
+    {
+      /* Read newest first, for the LIMIT; shown oldest first. */
+      for (guint i = 0; i < messages->len / 2; i++)
+        {
+          gpointer *pdata = messages->pdata;
+          gpointer swap = pdata[i];
+
+          pdata[i] = pdata[messages->len - 1 - i];
+          pdata[messages->len - 1 - i] = swap;
+        }
+    }
+
+  return messages;
+}
+
+/**
+ * confab_history_load_unsent:
+ *
+ * Returns: (transfer container) (element-type ConfabMessage): the outbox:
+ *   outgoing messages still %CONFAB_MESSAGE_STATE_SENDING, oldest first
+ */
+GPtrArray *
+confab_history_load_unsent (ConfabHistory  *self,
+                            GError        **error)
+{
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), NULL);
+
+  return read_messages (self, self->stmts[STMT_UNSENT], error);
+}
+
+/**
+ * confab_history_count:
+ *
+ * Returns: how many messages are stored, or -1 on error
+ */
+gint64
+confab_history_count (ConfabHistory  *self,
+                      GError        **error)
+{
+  gint64 count = -1;
+
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), -1);
+
+  if (!query_int (self->db, "SELECT count(*) FROM messages", &count, error))
+    return -1;
+
+  return count;
+}
+
+/**
+ * confab_history_clear:
+ *
+ * Deletes every message, overwriting their text in the file and its log.
+ *
+ * Returns: %FALSE if the history cannot be written
+ */
+gboolean
+confab_history_clear (ConfabHistory  *self,
+                      GError        **error)
+{
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
+
+  if (!writable (self, error) || !begin_batch (self, error))
+    return FALSE;
+
+  if (!exec (self->db, "DELETE FROM messages", &local_error))
+    {
+      fail (self, error, local_error);
+      return FALSE;
+    }
+
+  if (!confab_history_commit (self, error))
+    return FALSE;
+
+  /* The log still holds the deleted pages until it is checkpointed. */
+  exec (self->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL);
+  return TRUE;
+}
+
+/**
+ * confab_history_set_max_pages:
+ * @pages: the most pages the file may grow to
+ *
+ * Makes the file full as a full disk would; for tests.
+ */
+void
+confab_history_set_max_pages (ConfabHistory *self,
+                              guint          pages)
+{
+  g_autofree char *sql = NULL;
+
+  g_return_if_fail (CONFAB_IS_HISTORY (self));
+
+  sql = g_strdup_printf ("PRAGMA max_page_count = %u", pages);
+  exec (self->db, sql, NULL);
+}

@@ -1,0 +1,697 @@
+/* test-history.c — the SQLite store, on real files
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "confab-history.h"
+
+typedef struct
+{
+  char *dir;
+  char *path;
+} Fixture;
+
+static void
+fixture_set_up (Fixture       *fixture,
+                gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+
+  fixture->dir = g_dir_make_tmp ("confab-history-XXXXXX", &error);
+  g_assert_no_error (error);
+  fixture->path = g_build_filename (fixture->dir, "sub", "history.db", NULL);
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+
+  g_rmdir (path);
+}
+
+static void
+fixture_tear_down (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  remove_tree (fixture->dir);
+  g_free (fixture->dir);
+  g_free (fixture->path);
+}
+
+static ConfabHistory *
+open_ok (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  ConfabHistory *history = confab_history_open (path, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (history);
+
+  return history;
+}
+
+static ConfabMessage *
+make_message (ConfabDirection  direction,
+              const char      *text,
+              guint64          origin,
+              guint64          number)
+{
+  ConfabMessage *message = confab_message_new (direction, "ann", text, NULL);
+
+  confab_message_set_id (message, origin, number);
+  confab_message_set_peer (message, "127.0.0.1", 48484);
+  return message;
+}
+
+static void
+add_ok (ConfabHistory *history,
+        ConfabMessage *message)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (confab_history_add (history, message, &error));
+  g_assert_no_error (error);
+}
+
+static void
+commit_ok (ConfabHistory *history)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (confab_history_commit (history, &error));
+  g_assert_no_error (error);
+}
+
+static GPtrArray *
+load_ok (ConfabHistory *history,
+         gint64         before,
+         guint          limit)
+{
+  g_autoptr(GError) error = NULL;
+  GPtrArray *messages = confab_history_load (history, before, limit, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (messages);
+  return messages;
+}
+
+static void
+assert_same_message (ConfabMessage *a,
+                     ConfabMessage *b)
+{
+  g_assert_cmpint (confab_message_get_history_id (a), ==, confab_message_get_history_id (b));
+  g_assert_cmpint (confab_message_get_direction (a), ==, confab_message_get_direction (b));
+  g_assert_cmpstr (confab_message_get_sender (a), ==, confab_message_get_sender (b));
+  g_assert_cmpstr (confab_message_get_text (a), ==, confab_message_get_text (b));
+  g_assert_cmpint (confab_message_get_time_usec (a), ==, confab_message_get_time_usec (b));
+  g_assert_cmpint (confab_message_get_state (a), ==, confab_message_get_state (b));
+  g_assert_cmpstr (confab_message_get_error (a), ==, confab_message_get_error (b));
+  g_assert_cmpuint (confab_message_get_origin (a), ==, confab_message_get_origin (b));
+  g_assert_cmpuint (confab_message_get_number (a), ==, confab_message_get_number (b));
+  g_assert_cmpint (confab_message_get_plain (a), ==, confab_message_get_plain (b));
+  g_assert_cmpstr (confab_message_get_peer_host (a), ==, confab_message_get_peer_host (b));
+  g_assert_cmpuint (confab_message_get_peer_port (a), ==, confab_message_get_peer_port (b));
+  g_assert_cmpint (confab_message_get_received_time (a), ==,
+                   confab_message_get_received_time (b));
+  g_assert_cmpint (confab_message_get_delivered_time (a), ==,
+                   confab_message_get_delivered_time (b));
+}
+
+/* Every field, and text that would break SQL built from strings. */
+static void
+test_round_trip (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(ConfabHistory) reopened = NULL;
+  g_autoptr(GPtrArray) sent = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) loaded = NULL;
+  g_autoptr(GString) long_text = g_string_new (NULL);
+  g_autoptr(GDateTime) when = g_date_time_new_local (2026, 11, 25, 14, 2, 3.456789);
+  const char *texts[] = {
+    "plain words",
+    "quotes ' \" ; DROP TABLE messages; --",
+    "Grüße, 你好, שלום, 🙂👍🏽, e\xcc\x81",
+    "\x01\x02\x7f binary-looking \x1b[31m",
+    "%s %n %% ?1 :name",
+  };
+  ConfabMessage *message;
+
+  while (long_text->len < 65536)
+    g_string_append (long_text, "0123456789abcdeé");
+  g_string_truncate (long_text, 65536);
+  g_assert_true (g_utf8_validate (long_text->str, -1, NULL));
+
+  for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+    {
+      message = make_message (i % 2 ? CONFAB_DIRECTION_INCOMING : CONFAB_DIRECTION_OUTGOING,
+                              texts[i], G_GUINT64_CONSTANT (0xfedcba9876543210) + i, i + 1);
+      g_ptr_array_add (sent, message);
+    }
+
+  /* An outgoing, delivered message with every time set */
+  message = g_object_new (CONFAB_TYPE_MESSAGE, "direction", CONFAB_DIRECTION_OUTGOING,
+                          "sender", "bob \"the\" builder", "text", long_text->str,
+                          "time", when, NULL);
+  confab_message_set_id (message, G_MAXUINT64, G_MAXUINT64 - 1);
+  confab_message_set_peer (message, "fe80::1", 65535);
+  confab_message_set_state (message, CONFAB_MESSAGE_STATE_DELIVERED);
+  confab_message_set_delivered_time (message, G_GINT64_CONSTANT (1795000000123456));
+  g_ptr_array_add (sent, message);
+
+  /* A failed plain one with its error */
+  message = make_message (CONFAB_DIRECTION_OUTGOING, "nc line", 0, 0);
+  confab_message_set_plain (message, TRUE);
+  confab_message_set_state (message, CONFAB_MESSAGE_STATE_FAILED);
+  confab_message_set_error (message, "Network is unreachable");
+  g_ptr_array_add (sent, message);
+
+  /* An incoming one with its arrival time */
+  message = make_message (CONFAB_DIRECTION_INCOMING, "hello", 77, 1);
+  confab_message_set_received_time (message, G_GINT64_CONSTANT (1795000000999999));
+  g_ptr_array_add (sent, message);
+
+  for (guint i = 0; i < sent->len; i++)
+    {
+      add_ok (history, g_ptr_array_index (sent, i));
+      g_assert_cmpint (confab_message_get_history_id (g_ptr_array_index (sent, i)), >, 0);
+    }
+  commit_ok (history);
+  g_clear_object (&history);
+
+  reopened = open_ok (fixture->path);
+  g_assert_null (confab_history_get_recovery (reopened));
+  g_assert_cmpint (confab_history_count (reopened, NULL), ==, sent->len);
+  loaded = load_ok (reopened, 0, 100);
+  g_assert_cmpuint (loaded->len, ==, sent->len);
+  for (guint i = 0; i < sent->len; i++)
+    assert_same_message (g_ptr_array_index (sent, i), g_ptr_array_index (loaded, i));
+}
+
+static void
+test_update (Fixture       *fixture,
+             gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_OUTGOING, "hi", 0, 0);
+  g_autoptr(GPtrArray) unsent = NULL;
+  g_autoptr(GPtrArray) loaded = NULL;
+
+  add_ok (history, message);
+  commit_ok (history);
+  unsent = confab_history_load_unsent (history, NULL);
+  g_assert_cmpuint (unsent->len, ==, 1);
+  g_clear_pointer (&unsent, g_ptr_array_unref);
+
+  confab_message_set_id (message, 5, 6);
+  confab_message_set_state (message, CONFAB_MESSAGE_STATE_DELIVERED);
+  confab_message_set_delivered_time (message, 1234);
+  g_assert_true (confab_history_update (history, message, NULL));
+  commit_ok (history);
+
+  unsent = confab_history_load_unsent (history, NULL);
+  g_assert_cmpuint (unsent->len, ==, 0);
+  loaded = load_ok (history, 0, 10);
+  g_assert_cmpuint (loaded->len, ==, 1);
+  assert_same_message (message, g_ptr_array_index (loaded, 0));
+  g_assert_true (confab_history_contains (history, CONFAB_DIRECTION_OUTGOING, 5, 6));
+  g_assert_false (confab_history_contains (history, CONFAB_DIRECTION_INCOMING, 5, 6));
+}
+
+/* The same protocol id twice (a resend after a restart) is stored once. */
+static void
+test_duplicate (Fixture       *fixture,
+                gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(ConfabMessage) first = make_message (CONFAB_DIRECTION_INCOMING, "once", 9, 1);
+  g_autoptr(ConfabMessage) again = make_message (CONFAB_DIRECTION_INCOMING, "once", 9, 1);
+  g_autoptr(ConfabMessage) plain_a = make_message (CONFAB_DIRECTION_INCOMING, "nc", 0, 0);
+  g_autoptr(ConfabMessage) plain_b = make_message (CONFAB_DIRECTION_INCOMING, "nc", 0, 0);
+
+  add_ok (history, first);
+  add_ok (history, again);
+  g_assert_cmpint (confab_message_get_history_id (first), >, 0);
+  g_assert_cmpint (confab_message_get_history_id (again), ==, 0);
+
+  /* Plain-text messages have no id; each is its own. */
+  add_ok (history, plain_a);
+  add_ok (history, plain_b);
+  g_assert_cmpint (confab_message_get_history_id (plain_b), >,
+                   confab_message_get_history_id (plain_a));
+  commit_ok (history);
+  g_assert_cmpint (confab_history_count (history, NULL), ==, 3);
+}
+
+static gint64
+count_with_sqlite (const char *path)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gint64 count;
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT count(*) FROM messages", -1, &stmt, NULL),
+                   ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  count = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+
+  return count;
+}
+
+/* Writes gather until the main loop is idle, or an explicit commit. */
+static void
+test_batching (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+
+  for (guint i = 1; i <= 3; i++)
+    {
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, "x", 1, i);
+
+      add_ok (history, message);
+    }
+  g_assert_cmpint (count_with_sqlite (fixture->path), ==, 0);
+
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpint (count_with_sqlite (fixture->path), ==, 3);
+
+  for (guint i = 4; i <= 5; i++)
+    {
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, "x", 1, i);
+
+      add_ok (history, message);
+    }
+  commit_ok (history);
+  g_assert_cmpint (count_with_sqlite (fixture->path), ==, 5);
+}
+
+static void
+fill (ConfabHistory *history,
+      guint          count)
+{
+  for (guint i = 1; i <= count; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("message %u", i);
+      g_autoptr(ConfabMessage) message = make_message (i % 3 ? CONFAB_DIRECTION_INCOMING
+                                                             : CONFAB_DIRECTION_OUTGOING,
+                                                       text, 42, i);
+
+      confab_message_set_state (message, i % 3 ? CONFAB_MESSAGE_STATE_RECEIVED
+                                               : CONFAB_MESSAGE_STATE_DELIVERED);
+      add_ok (history, message);
+    }
+  commit_ok (history);
+}
+
+/* Paging backwards from the newest visits every message once, in order. */
+static void
+test_paging (Fixture       *fixture,
+             gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  gint64 before = 0;
+  guint expected = 10000;
+  guint pages = 0;
+
+  fill (history, 10000);
+
+  for (;;)
+    {
+      g_autoptr(GPtrArray) page = load_ok (history, before, 128);
+
+      if (page->len == 0)
+        break;
+
+      pages++;
+      g_assert_cmpuint (page->len, ==, MIN (128, expected));
+      for (guint i = page->len; i > 0; i--)
+        {
+          ConfabMessage *message = g_ptr_array_index (page, i - 1);
+          g_autofree char *text = g_strdup_printf ("message %u", expected);
+
+          g_assert_cmpstr (confab_message_get_text (message), ==, text);
+          g_assert_cmpuint (confab_message_get_number (message), ==, expected);
+          expected--;
+        }
+      before = confab_message_get_history_id (g_ptr_array_index (page, 0));
+    }
+
+  g_assert_cmpuint (expected, ==, 0);
+  g_assert_cmpuint (pages, ==, (10000 + 127) / 128);
+}
+
+static char *
+read_file (const char *path,
+           gsize      *length)
+{
+  g_autoptr(GError) error = NULL;
+  char *contents = NULL;
+
+  g_assert_true (g_file_get_contents (path, &contents, length, &error));
+  g_assert_no_error (error);
+  return contents;
+}
+
+static void
+write_file (const char *path,
+            const char *contents,
+            gsize       length)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  g_mkdir_with_parents (dir, 0700);
+  g_assert_true (g_file_set_contents (path, contents, length, &error));
+  g_assert_no_error (error);
+}
+
+/* A zero-length file is a new database: the schema is made in it. */
+static void
+test_migrate_empty_file (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = NULL;
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+
+  write_file (fixture->path, "", 0);
+  history = open_ok (fixture->path);
+  g_assert_null (confab_history_get_recovery (history));
+  g_assert_cmpint (confab_history_count (history, NULL), ==, 0);
+  fill (history, 3);
+  g_clear_object (&history);
+
+  g_assert_cmpint (sqlite3_open_v2 (fixture->path, &db, SQLITE_OPEN_READONLY, NULL), ==,
+                   SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), ==,
+                   SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 1);
+  sqlite3_finalize (stmt);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "PRAGMA journal_mode", -1, &stmt, NULL), ==,
+                   SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  g_assert_cmpstr ((const char *)sqlite3_column_text (stmt, 0), ==, "wal");
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+
+  /* Opened again, the data is there and nothing is migrated twice. */
+  history = open_ok (fixture->path);
+  g_assert_cmpint (confab_history_count (history, NULL), ==, 3);
+}
+
+static void
+assert_moved_aside (Fixture       *fixture,
+                    ConfabHistory *history,
+                    const char    *old_contents,
+                    gsize          old_length)
+{
+  g_autofree char *prefix = g_strconcat (fixture->path, ".corrupt-", NULL);
+  const char *moved_to = confab_history_get_moved_to (history);
+  const GError *recovery = confab_history_get_recovery (history);
+  g_autofree char *moved = NULL;
+  gsize moved_length;
+
+  g_assert_nonnull (moved_to);
+  g_assert_true (g_str_has_prefix (moved_to, prefix));
+  /* YYYYMMDD-HHMMSS */
+  g_assert_cmpuint (strlen (moved_to), ==, strlen (prefix) + 15);
+  g_assert_cmpint (moved_to[strlen (prefix) + 8], ==, '-');
+
+  g_assert_error (recovery, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_CORRUPT);
+  g_assert_nonnull (strstr (recovery->message, moved_to));
+
+  moved = read_file (moved_to, &moved_length);
+  g_assert_cmpmem (moved, moved_length, old_contents, old_length);
+
+  /* The fresh one works. */
+  fill (history, 2);
+  g_assert_cmpint (confab_history_count (history, NULL), ==, 2);
+}
+
+static void
+test_corrupt_random (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = NULL;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (4);
+  char junk[8192];
+
+  for (gsize i = 0; i < sizeof junk; i++)
+    junk[i] = g_rand_int (rand);
+  write_file (fixture->path, junk, sizeof junk);
+
+  history = open_ok (fixture->path);
+  assert_moved_aside (fixture, history, junk, sizeof junk);
+}
+
+/* A real database cut short, as by a full disk or a bad copy. */
+static void
+test_corrupt_truncated (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autofree char *contents = NULL;
+  gsize length;
+
+  fill (history, 3000);
+  g_clear_object (&history);  /* checkpoints the log into the file */
+
+  contents = read_file (fixture->path, &length);
+  g_assert_cmpuint (length, >, 64 * 1024);
+  /* By one page: the least a bad copy can lose */
+  length -= 4096;
+  write_file (fixture->path, contents, length);
+
+  history = open_ok (fixture->path);
+  assert_moved_aside (fixture, history, contents, length);
+}
+
+/* Garbage inside the pages: reading reports it, nothing crashes. */
+static void
+test_damaged_pages (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (7);
+  g_autofree char *contents = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 before = 0;
+  gsize length;
+
+  fill (history, 3000);
+  g_clear_object (&history);
+
+  contents = read_file (fixture->path, &length);
+  for (gsize i = 4096 * 4; i < length - 4096; i += 4096)
+    for (guint j = 0; j < 64; j++)
+      contents[i + 100 + g_rand_int_range (rand, 0, 3000)] = g_rand_int (rand);
+  write_file (fixture->path, contents, length);
+
+  history = confab_history_open (fixture->path, &error);
+  g_assert_no_error (error);
+
+  for (;;)
+    {
+      g_autoptr(GPtrArray) page = confab_history_load (history, before, 128, &error);
+
+      if (page == NULL)
+        {
+          g_assert_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_CORRUPT);
+          break;
+        }
+      if (page->len == 0)
+        break;
+      for (guint i = 0; i < page->len; i++)
+        g_assert_true (g_utf8_validate (confab_message_get_text (g_ptr_array_index (page, i)),
+                                        -1, NULL));
+      before = confab_message_get_history_id (g_ptr_array_index (page, 0));
+    }
+}
+
+/* A file from a newer Confab is neither used nor moved. */
+static void
+test_newer_schema (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  sqlite3 *db = NULL;
+
+  g_clear_object (&history);
+  g_assert_cmpint (sqlite3_open (fixture->path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "PRAGMA user_version = 99", NULL, NULL, NULL), ==,
+                   SQLITE_OK);
+  sqlite3_close (db);
+
+  history = confab_history_open (fixture->path, &error);
+  g_assert_null (history);
+  g_assert_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_NEWER);
+  g_assert_true (g_file_test (fixture->path, G_FILE_TEST_IS_REGULAR));
+}
+
+/* Nowhere to put the file: an error, not a crash, and nothing moved. */
+static void
+test_cannot_create (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *blocker = g_build_filename (fixture->dir, "file", NULL);
+  g_autofree char *path = g_build_filename (blocker, "history.db", NULL);
+  g_autoptr(ConfabHistory) history = NULL;
+
+  write_file (blocker, "x", 1);
+  history = confab_history_open (path, &error);
+  g_assert_null (history);
+  g_assert_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED);
+}
+
+static void
+on_failed (ConfabHistory *history,
+           const GError  *error,
+           guint         *count)
+{
+  g_assert_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED);
+  (*count)++;
+}
+
+/* A full disk: writes fail, are reported once, and reading goes on. */
+static void
+test_full (Fixture       *fixture,
+           gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(GPtrArray) loaded = NULL;
+  guint failed = 0;
+  gboolean ok = TRUE;
+  guint added = 0;
+
+  g_signal_connect (history, "failed", G_CALLBACK (on_failed), &failed);
+  fill (history, 5);
+  confab_history_set_max_pages (history, 20);
+
+  while (text->len < 4000)
+    g_string_append (text, "full disk ");
+
+  for (guint i = 0; ok && i < 1000; i++)
+    {
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_OUTGOING,
+                                                       text->str, 0, 0);
+      g_autoptr(GError) error = NULL;
+
+      ok = confab_history_add (history, message, &error) &&
+           confab_history_commit (history, &error);
+      if (ok)
+        added++;
+      else
+        g_assert_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED);
+    }
+  g_assert_false (ok);
+  g_assert_cmpuint (failed, ==, 1);
+
+  /* Later writes are refused without another report. */
+  {
+    g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_OUTGOING, "more", 0, 0);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_false (confab_history_add (history, message, &error));
+    g_assert_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED);
+    g_assert_cmpuint (failed, ==, 1);
+  }
+
+  loaded = load_ok (history, 0, 2000);
+  g_assert_cmpuint (loaded->len, ==, 5 + added);
+}
+
+static gboolean
+file_contains (const char *path,
+               const char *needle)
+{
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+
+  if (!g_file_get_contents (path, &contents, &length, NULL))
+    return FALSE;
+
+  for (gsize i = 0; i + strlen (needle) <= length; i++)
+    if (memcmp (contents + i, needle, strlen (needle)) == 0)
+      return TRUE;
+
+  return FALSE;
+}
+
+/* Clearing deletes the text from the file and its log, not only the rows. */
+static void
+test_clear (Fixture       *fixture,
+            gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_OUTGOING,
+                                                   "secret-marker-7f3a", 0, 0);
+  g_autofree char *wal = g_strconcat (fixture->path, "-wal", NULL);
+  g_autoptr(GError) error = NULL;
+
+  fill (history, 200);
+  add_ok (history, message);
+  commit_ok (history);
+  g_assert_true (file_contains (wal, "secret-marker-7f3a") ||
+                 file_contains (fixture->path, "secret-marker-7f3a"));
+
+  g_assert_true (confab_history_clear (history, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (confab_history_count (history, NULL), ==, 0);
+  g_assert_cmpint (count_with_sqlite (fixture->path), ==, 0);
+  g_assert_false (file_contains (fixture->path, "secret-marker-7f3a"));
+  g_assert_false (file_contains (wal, "secret-marker-7f3a"));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(name, func) \
+  g_test_add ("/history/" name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+
+  ADD ("round-trip", test_round_trip);
+  ADD ("update", test_update);
+  ADD ("duplicate", test_duplicate);
+  ADD ("batching", test_batching);
+  ADD ("paging", test_paging);
+  ADD ("migrate-empty-file", test_migrate_empty_file);
+  ADD ("corrupt-random", test_corrupt_random);
+  ADD ("corrupt-truncated", test_corrupt_truncated);
+  ADD ("damaged-pages", test_damaged_pages);
+  ADD ("newer-schema", test_newer_schema);
+  ADD ("cannot-create", test_cannot_create);
+  ADD ("full", test_full);
+  ADD ("clear", test_clear);
+
+#undef ADD
+
+  return g_test_run ();
+}
