@@ -649,6 +649,99 @@ test_ack_after_nested_send (void)
   g_assert_finalize_object (channel);
 }
 
+typedef struct
+{
+  GSocket *peer;
+  guint    messages;
+  guint    batch_ends;
+  guint    messages_at_batch_end;
+  gboolean acked_before_batch_end;
+} BatchState;
+
+static void
+on_batch_message (ConfabChannel        *channel,
+                  const ConfabIncoming *incoming,
+                  BatchState           *state)
+{
+  state->messages++;
+}
+
+/* Whatever a batch-end handler stores is on disk before the peer learns of it. */
+static void
+on_batch_end (ConfabChannel *channel,
+              BatchState    *state)
+{
+  char buffer[2048];
+
+  state->batch_ends++;
+  state->messages_at_batch_end = state->messages;
+  if (g_socket_receive (state->peer, buffer, sizeof buffer, NULL, NULL) > 0)
+    state->acked_before_batch_end = TRUE;
+}
+
+static void
+test_batch_end_before_ack (void)
+{
+  g_autoptr(GSocket) peer = plain_socket ("127.0.0.1");
+  ConfabChannel *channel = bound_channel ("127.0.0.1");
+  BatchState state = { peer, 0, 0, 0, FALSE };
+  guint8 datagram[CONFAB_WIRE_MAX_DATAGRAM];
+  char buffer[2048];
+  ConfabWireDatagram ack;
+  gssize n;
+
+  g_socket_set_blocking (peer, FALSE);
+  confab_channel_set_peer (channel, "127.0.0.1", socket_port (peer));
+  g_signal_connect (channel, "message", G_CALLBACK (on_batch_message), &state);
+  g_signal_connect (channel, "batch-end", G_CALLBACK (on_batch_end), &state);
+
+  for (guint64 seq = 1; seq <= 3; seq++)
+    plain_send (peer, channel, (const char *)datagram, encode_test_message (seq, "x", datagram));
+  g_usleep (50 * 1000);
+  WAIT_UNTIL (state.messages == 3);
+
+  g_assert_cmpuint (state.batch_ends, >=, 1);
+  g_assert_cmpuint (state.messages_at_batch_end, ==, 3);
+  g_assert_false (state.acked_before_batch_end);
+
+  g_socket_set_blocking (peer, TRUE);
+  n = g_socket_receive (peer, buffer, sizeof buffer, NULL, NULL);
+  g_assert_cmpint (confab_wire_decode ((const guint8 *)buffer, n, &ack), ==, CONFAB_WIRE_OK);
+  g_assert_cmpint (ack.type, ==, CONFAB_WIRE_TYPE_ACK);
+
+  g_signal_handlers_disconnect_by_data (channel, &state);
+  g_assert_finalize_object (channel);
+}
+
+/* An id given out before sending is the one the message travels under. */
+static void
+test_new_message_id (void)
+{
+  g_autoptr(ConfabChannel) a = NULL;
+  g_autoptr(ConfabChannel) b = NULL;
+  g_autoptr(GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+  guint64 origin = 0, number = 0, origin2 = 0, number2 = 0;
+  guint64 sent_origin, sent_number;
+
+  make_pair ("127.0.0.1", "127.0.0.1", &a, &b);
+  confab_channel_new_message_id (a, &origin, &number);
+  confab_channel_new_message_id (a, &origin2, &number2);
+  g_assert_cmpuint (origin, ==, confab_channel_get_session (a));
+  g_assert_cmpuint (origin2, ==, origin);
+  g_assert_cmpuint (number2, ==, number + 1);
+
+  g_signal_connect (b, "message", G_CALLBACK (on_message), got);
+  sent_origin = origin;
+  sent_number = number;
+  g_assert_true (confab_channel_send_message (a, &sent_origin, &sent_number, 0, "ann", "hi",
+                                              NULL));
+  g_assert_cmpuint (sent_origin, ==, origin);
+  g_assert_cmpuint (sent_number, ==, number);
+  WAIT_UNTIL (got->len == 1);
+  g_assert_cmpstr (g_ptr_array_index (got, 0), ==, "hi");
+  g_signal_handlers_disconnect_by_data (b, got);
+}
+
 /* Going to another peer and back does not show a message again when the
  * first peer retransmits it (its ack was lost).
  */
@@ -1111,6 +1204,8 @@ main (int   argc,
   g_test_add_func ("/channel/ping", test_ping);
   g_test_add_func ("/channel/ping-unanswered", test_ping_unanswered);
   g_test_add_func ("/channel/ack-after-nested-send", test_ack_after_nested_send);
+  g_test_add_func ("/channel/batch-end-before-ack", test_batch_end_before_ack);
+  g_test_add_func ("/channel/new-message-id", test_new_message_id);
   g_test_add_func ("/channel/no-repeat-after-peer-change", test_no_repeat_after_peer_change);
   g_test_add_func ("/channel/failed-after-peer-change", test_failed_after_peer_change);
   g_test_add_func ("/channel/lookup-retried-on-arrival", test_lookup_retried_on_arrival);

@@ -372,15 +372,16 @@ emit_events (ConfabChannel *self)
 /**
  * confab_channel_flush:
  *
- * Ends a batch: hands out complete messages, then acknowledges them (so that
- * an ack follows storage), reports deliveries and failures, and re-arms the
- * timer.
+ * Ends a batch: hands out complete messages and ends the batch with
+ * ::batch-end, then acknowledges them (so that an ack follows storage),
+ * reports deliveries and failures, and re-arms the timer.
  */
 void
 confab_channel_flush (ConfabChannel *self)
 {
   g_autoptr(ConfabChannel) hold G_GNUC_UNUSED = g_object_ref (self);
   guint generation = self->peer_generation;
+  gboolean emitted = FALSE;
 
   if (self->flush_depth > 0)
     {
@@ -398,7 +399,11 @@ confab_channel_flush (ConfabChannel *self)
       for (guint i = 0; i < incoming->len && generation == self->peer_generation; i++)
         g_signal_emit (self, confab_channel_signals[SIGNAL_MESSAGE], 0,
                        g_ptr_array_index (incoming, i));
+      emitted = TRUE;
     }
+
+  if (emitted)
+    g_signal_emit (self, confab_channel_signals[SIGNAL_BATCH_END], 0);
 
   send_acks (self);
   emit_events (self);
@@ -511,6 +516,25 @@ confab_channel_get_session (ConfabChannel *self)
   g_return_val_if_fail (CONFAB_IS_CHANNEL (self), 0);
 
   return confab_sender_get_session (self->sender);
+}
+
+/**
+ * confab_channel_new_message_id:
+ * @origin: (out): the new id's first half
+ * @number: (out): its second half
+ *
+ * Gives out the id of a message not yet sent, so that it can be stored
+ * before confab_channel_send_message() sends it under that id.
+ */
+void
+confab_channel_new_message_id (ConfabChannel *self,
+                               guint64       *origin,
+                               guint64       *number)
+{
+  g_return_if_fail (CONFAB_IS_CHANNEL (self));
+  g_return_if_fail (origin != NULL && number != NULL);
+
+  confab_sender_new_message_id (self->sender, origin, number);
 }
 
 /**

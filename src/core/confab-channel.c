@@ -638,8 +638,9 @@ confab_channel_class_init (ConfabChannelClass *klass)
    * @self: a #ConfabChannel
    * @incoming: a complete message from the peer, shown for the first time
    *
-   * Emitted in the sender's order. When the handler returns, the message is
-   * acknowledged: a handler that stores messages must have stored it.
+   * Emitted in the sender's order. Once the batch's #ConfabChannel::batch-end
+   * handlers return, the message is acknowledged: a handler that stores
+   * messages must have stored them by then.
    */
   confab_channel_signals[SIGNAL_MESSAGE] =
     g_signal_new ("message",
@@ -649,6 +650,22 @@ confab_channel_class_init (ConfabChannelClass *klass)
                   NULL, NULL,
                   NULL,
                   G_TYPE_NONE, 1, CONFAB_TYPE_INCOMING | G_SIGNAL_TYPE_STATIC_SCOPE);
+
+  /**
+   * ConfabChannel::batch-end:
+   * @self: a #ConfabChannel
+   *
+   * Emitted after one or more #ConfabChannel::message, just before they are
+   * acknowledged: where a handler that stores them in batches commits.
+   */
+  confab_channel_signals[SIGNAL_BATCH_END] =
+    g_signal_new ("batch-end",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0,
+                  NULL, NULL,
+                  NULL,
+                  G_TYPE_NONE, 0);
 
   /**
    * ConfabChannel::delivered:

@@ -55,6 +55,9 @@ gboolean       confab_channel_send_finish       (ConfabChannel        *self,
 void           confab_channel_get_stats         (ConfabChannel        *self,
                                                  ConfabChannelStats   *stats);
 guint64        confab_channel_get_session       (ConfabChannel        *self);
+void           confab_channel_new_message_id    (ConfabChannel        *self,
+                                                 guint64              *origin,
+                                                 guint64              *number);
 gboolean       confab_channel_send_message      (ConfabChannel        *self,
                                                  guint64              *origin,
                                                  guint64              *number,

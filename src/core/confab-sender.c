@@ -424,6 +424,24 @@ check_text (const char  *text,
 }
 
 /**
+ * confab_sender_new_message_id:
+ * @origin: (out): this session
+ * @number: (out): the next message number in it
+ *
+ * Hands out an id for a message that is stored before it is queued.
+ */
+void
+confab_sender_new_message_id (ConfabSender *self,
+                              guint64      *origin,
+                              guint64      *number)
+{
+  g_return_if_fail (self != NULL);
+
+  *origin = self->session;
+  *number = self->next_number++;
+}
+
+/**
  * confab_sender_queue:
  * @self: a sender
  * @origin: (inout): the message id's first half; 0 for a new message, which
@@ -477,10 +495,7 @@ confab_sender_queue (ConfabSender  *self,
   g_assert (nfrags > 0);
 
   if (*origin == 0)
-    {
-      *origin = self->session;
-      *number = self->next_number++;
-    }
+    confab_sender_new_message_id (self, origin, number);
 
   m = message_new (*origin, *number, time, nick, nick_len, text, offsets, nfrags);
   if (self->queue_tail != NULL)

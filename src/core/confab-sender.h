@@ -38,6 +38,9 @@ ConfabSender  *confab_sender_new            (guint64                      sessio
                                              gpointer                     user_data);
 void           confab_sender_free           (ConfabSender                *self);
 guint64        confab_sender_get_session    (ConfabSender                *self);
+void           confab_sender_new_message_id (ConfabSender                *self,
+                                             guint64                     *origin,
+                                             guint64                     *number);
 void           confab_sender_set_give_up    (ConfabSender                *self,
                                              gint64                       give_up);
 gboolean       confab_sender_queue          (ConfabSender                *self,
