@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "confab-history.h"
+#include "test-util.h"
 
 typedef struct
 {
@@ -20,37 +21,15 @@ static void
 fixture_set_up (Fixture       *fixture,
                 gconstpointer  data)
 {
-  g_autoptr(GError) error = NULL;
-
-  fixture->dir = g_dir_make_tmp ("confab-history-XXXXXX", &error);
-  g_assert_no_error (error);
+  fixture->dir = test_make_tmpdir ("history");
   fixture->path = g_build_filename (fixture->dir, "sub", "history.db", NULL);
-}
-
-static void
-remove_tree (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-
-  g_rmdir (path);
 }
 
 static void
 fixture_tear_down (Fixture       *fixture,
                    gconstpointer  data)
 {
-  remove_tree (fixture->dir);
+  test_remove_tree (fixture->dir);
   g_free (fixture->dir);
   g_free (fixture->path);
 }
@@ -665,6 +644,15 @@ test_clear (Fixture       *fixture,
   g_assert_cmpint (confab_history_count (history, NULL), ==, 0);
   g_assert_cmpint (count_with_sqlite (fixture->path), ==, 0);
   g_assert_false (file_contains (fixture->path, "secret-marker-7f3a"));
+
+  /* Row ids go on from where they were. */
+  {
+    g_autoptr(ConfabMessage) later = make_message (CONFAB_DIRECTION_OUTGOING, "later", 0, 0);
+
+    add_ok (history, later);
+    g_assert_cmpint (confab_message_get_history_id (later), >,
+                     confab_message_get_history_id (message));
+  }
   g_assert_false (file_contains (wal, "secret-marker-7f3a"));
 }
 

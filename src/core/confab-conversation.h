@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 
 #include "confab-channel.h"
+#include "confab-history.h"
 #include "confab-message.h"
 
 G_BEGIN_DECLS
@@ -42,5 +43,17 @@ gboolean            confab_conversation_get_plain_text   (ConfabConversation  *s
 void                confab_conversation_set_plain_text   (ConfabConversation  *self,
                                                           gboolean             plain_text);
 gsize               confab_conversation_get_max_length   (ConfabConversation  *self);
+void                confab_conversation_set_history_path (ConfabConversation  *self,
+                                                          const char          *path);
+ConfabHistory      *confab_conversation_get_history      (ConfabConversation  *self);
+gboolean            confab_conversation_get_keep_history (ConfabConversation  *self);
+void                confab_conversation_set_keep_history (ConfabConversation  *self,
+                                                          gboolean             keep_history);
+const GError       *confab_conversation_get_history_problem
+                                                         (ConfabConversation  *self);
+gboolean            confab_conversation_get_has_older    (ConfabConversation  *self);
+gboolean            confab_conversation_load_older       (ConfabConversation  *self);
+gboolean            confab_conversation_clear_history    (ConfabConversation  *self,
+                                                          GError             **error);
 
 G_END_DECLS

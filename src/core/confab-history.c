@@ -28,9 +28,12 @@
 G_STATIC_ASSERT (CONFAB_DIRECTION_INCOMING == 0 && CONFAB_DIRECTION_OUTGOING == 1);
 G_STATIC_ASSERT (CONFAB_MESSAGE_STATE_SENDING == 0 && CONFAB_MESSAGE_STATE_RECEIVED == 4);
 
+/* AUTOINCREMENT: a row id is never given out again, even after Clear
+ * History, so a message still in flight cannot update another one's row.
+ */
 static const char schema_v1[] =
   "CREATE TABLE messages ("
-  "  id             INTEGER PRIMARY KEY,"
+  "  id             INTEGER PRIMARY KEY AUTOINCREMENT,"
   "  peer_host      TEXT    NOT NULL,"
   "  peer_port      INTEGER NOT NULL,"
   "  direction      INTEGER NOT NULL,"
