@@ -165,6 +165,8 @@ confab_application_startup (GApplication *application)
                            G_CONNECT_SWAPPED);
   g_settings_bind (self->settings, "plain-text", self->conversation, "plain-text",
                    G_SETTINGS_BIND_GET);
+  g_settings_bind (self->settings, "keep-history", self->conversation, "keep-history",
+                   G_SETTINGS_BIND_GET);
 
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit",
                                          (const char *[]) { "<Control>q", NULL });
@@ -189,6 +191,17 @@ confab_application_activate (GApplication *application)
 {
   ConfabApplication *self = CONFAB_APPLICATION (application);
   GtkWindow *window;
+
+  /* Opened once the command line has set this run's peer and port, so that
+   * unsent messages resume towards the right one. A path set before (by a
+   * test) is kept.
+   */
+  if (confab_conversation_get_history_path (self->conversation) == NULL)
+    {
+      g_autofree char *path = confab_history_default_path ();
+
+      confab_conversation_set_history_path (self->conversation, path);
+    }
 
   window = gtk_application_get_active_window (GTK_APPLICATION (self));
   if (window == NULL)

@@ -26,6 +26,8 @@ struct _ConfabPreferencesWindow
   AdwEntryRow          *local_port_row;
   AdwActionRow         *plain_text_row;
   GtkSwitch            *plain_text_switch;
+  AdwPreferencesGroup  *history_group;
+  GtkSwitch            *keep_history_switch;
   AdwActionRow         *test_row;
   GtkSpinner           *test_spinner;
   GtkButton            *test_button;
@@ -311,6 +313,28 @@ update_test_row (ConfabPreferencesWindow *self)
     adw_action_row_set_subtitle (self->test_row, _("Ask Confab on the peer to answer"));
 }
 
+/* Says where the file is, in the form people type: ~/.local/share/… */
+static void
+update_history_description (ConfabPreferencesWindow *self)
+{
+  g_autofree char *path = confab_history_default_path ();
+  g_autofree char *shown = NULL;
+  g_autofree char *escaped = NULL;
+  g_autofree char *description = NULL;
+  const char *home = g_get_home_dir ();
+
+  if (g_str_has_prefix (path, home) && path[strlen (home)] == G_DIR_SEPARATOR)
+    shown = g_strconcat ("~", path + strlen (home), NULL);
+  else
+    shown = g_strdup (path);
+
+  /* The description is Pango markup. */
+  escaped = g_markup_escape_text (shown, -1);
+  /* Translators: %s is a file name */
+  description = g_strdup_printf (_("Messages are stored in %s"), escaped);
+  adw_preferences_group_set_description (self->history_group, description);
+}
+
 static void
 confab_preferences_window_constructed (GObject *object)
 {
@@ -324,6 +348,9 @@ confab_preferences_window_constructed (GObject *object)
 
   g_settings_bind (self->settings, "plain-text", self->plain_text_switch, "active",
                    G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (self->settings, "keep-history", self->keep_history_switch, "active",
+                   G_SETTINGS_BIND_DEFAULT);
+  update_history_description (self);
   g_signal_connect_object (self->settings, "changed::plain-text",
                            G_CALLBACK (update_test_row), self, G_CONNECT_SWAPPED);
   update_test_row (self);
@@ -442,6 +469,9 @@ confab_preferences_window_class_init (ConfabPreferencesWindowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_port_apply);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, plain_text_row);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, plain_text_switch);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, history_group);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow,
+                                        keep_history_switch);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, test_row);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, test_spinner);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, test_button);

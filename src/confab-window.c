@@ -38,6 +38,11 @@ struct _ConfabWindow
    */
   AdwToast             *failure_toast;
   guint                 failures;
+
+  /* Older messages are read in from an idle callback, never from inside
+   * the adjustment's own signal.
+   */
+  guint                 load_older_id;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabWindow, confab_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -71,11 +76,22 @@ confab_window_new (ConfabApplication *application)
   return self;
 }
 
+/* A toast's title is Pango markup: text with an error or a host name in it
+ * is escaped, or "a&b" would not show.
+ */
+static AdwToast *
+toast_new (const char *text)
+{
+  g_autofree char *escaped = g_markup_escape_text (text, -1);
+
+  return adw_toast_new (escaped);
+}
+
 static void
 confab_window_add_toast (ConfabWindow *self,
                          const char   *text)
 {
-  AdwToast *toast = adw_toast_new (text);
+  AdwToast *toast = toast_new (text);
 
   adw_toast_set_timeout (toast, 5);
   adw_toast_overlay_add_toast (self->toast_overlay, toast);
@@ -174,6 +190,33 @@ scroll_to_bottom (ConfabWindow *self)
   gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
 }
 
+static gboolean
+load_older_cb (gpointer user_data)
+{
+  ConfabWindow *self = user_data;
+
+  self->load_older_id = 0;
+  confab_conversation_load_older (self->conversation);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Within a screen of the top, or with too few messages to fill the view:
+ * read the next older page of the history.
+ */
+static void
+maybe_load_older (ConfabWindow  *self,
+                  GtkAdjustment *adj)
+{
+  if (self->load_older_id != 0 || !confab_conversation_get_has_older (self->conversation))
+    return;
+
+  if (gtk_adjustment_get_value (adj) > gtk_adjustment_get_page_size (adj))
+    return;
+
+  self->load_older_id = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, load_older_cb, self, NULL);
+}
+
 static void
 on_adjustment_value_changed (ConfabWindow  *self,
                              GtkAdjustment *adj)
@@ -181,6 +224,7 @@ on_adjustment_value_changed (ConfabWindow  *self,
   double bottom = gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj);
 
   self->stick_to_bottom = gtk_adjustment_get_value (adj) >= bottom - 2.0;
+  maybe_load_older (self, adj);
 }
 
 /* The list grew or the window was resized: keep the newest message in view,
@@ -192,6 +236,7 @@ on_adjustment_changed (ConfabWindow  *self,
 {
   if (self->stick_to_bottom)
     scroll_to_bottom (self);
+  maybe_load_older (self, adj);
 }
 
 static void
@@ -319,7 +364,7 @@ on_send_failed (ConfabWindow       *self,
       title = g_strdup_printf (ngettext ("%u message not sent", "%u messages not sent",
                                          self->failures),
                                self->failures);
-      adw_toast_set_title (self->failure_toast, title);
+      adw_toast_set_title (self->failure_toast, title);  /* digits and words: no markup */
       return;
     }
 
@@ -327,7 +372,7 @@ on_send_failed (ConfabWindow       *self,
     /* Translators: a toast; %s says why, e.g. "Could not find “pc.local”" */
     g_autofree char *text = g_strdup_printf (_("Message not sent: %s"), error);
 
-    toast = adw_toast_new (text);
+    toast = toast_new (text);
   }
   self->failures = 1;
   adw_toast_set_timeout (toast, 5);
@@ -336,6 +381,95 @@ on_send_failed (ConfabWindow       *self,
   self->failure_toast = toast;
   g_object_add_weak_pointer (G_OBJECT (toast), (gpointer *)&self->failure_toast);
   adw_toast_overlay_add_toast (self->toast_overlay, toast);
+}
+
+static void
+on_clear_history_response (ConfabWindow     *self,
+                           const char       *response,
+                           AdwMessageDialog *dialog)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!g_str_equal (response, "clear"))
+    return;
+
+  if (!confab_conversation_clear_history (self->conversation, &error))
+    {
+      /* Translators: a toast; %s says why */
+      g_autofree char *text = g_strdup_printf (_("History not cleared: %s"), error->message);
+
+      confab_window_add_toast (self, text);
+    }
+}
+
+static void
+clear_history_action (GtkWidget  *widget,
+                      const char *action_name,
+                      GVariant   *parameter)
+{
+  ConfabWindow *self = CONFAB_WINDOW (widget);
+  GtkWidget *dialog;
+
+  dialog = adw_message_dialog_new (GTK_WINDOW (self), _("Clear History?"),
+                                   _("All messages are deleted from this computer, "
+                                     "not only from this window. This cannot be undone."));
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
+                                    "cancel", _("_Cancel"),
+                                    "clear", _("C_lear"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "clear",
+                                              ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  g_signal_connect_object (dialog, "response",
+                           G_CALLBACK (on_clear_history_response), self, G_CONNECT_SWAPPED);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+update_clear_history_action (ConfabWindow *self)
+{
+  gboolean any = g_list_model_get_n_items (G_LIST_MODEL (self->conversation)) > 0 ||
+                 confab_conversation_get_has_older (self->conversation);
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.clear-history", any);
+}
+
+/* Once per problem, in a dialog: what happened to the history matters, and
+ * a moved file's name is too long for a toast.
+ */
+static void
+show_history_problem (ConfabWindow *self)
+{
+  const GError *problem = confab_conversation_get_history_problem (self->conversation);
+  g_autofree char *body = NULL;
+  GtkWidget *dialog;
+
+  if (problem == NULL)
+    return;
+
+  if (g_error_matches (problem, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_CORRUPT))
+    {
+      dialog = adw_message_dialog_new (GTK_WINDOW (self), _("History Damaged"), problem->message);
+    }
+  else
+    {
+      /* Translators: %s says why, e.g. "database or disk is full" */
+      body = g_strdup_printf (_("Confab cannot save messages: %s. New messages are kept "
+                                "until Confab closes."), problem->message);
+      dialog = adw_message_dialog_new (GTK_WINDOW (self), _("History Not Saved"), body);
+    }
+
+  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+/* A problem found when the history was opened, before this window existed */
+static void
+on_first_map (ConfabWindow *self)
+{
+  g_signal_handlers_disconnect_by_func (self, on_first_map, NULL);
+  show_history_problem (self);
 }
 
 static void
@@ -408,9 +542,17 @@ confab_window_constructed (GObject *object)
                            G_CALLBACK (update_send_action), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->conversation, "send-failed",
                            G_CALLBACK (on_send_failed), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "notify::history-problem",
+                           G_CALLBACK (show_history_problem), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "items-changed",
+                           G_CALLBACK (update_clear_history_action), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "notify::has-older",
+                           G_CALLBACK (update_clear_history_action), self, G_CONNECT_SWAPPED);
 
   update_peer (self);
   update_bind_error (self);
+  update_clear_history_action (self);
+  g_signal_connect (self, "map", G_CALLBACK (on_first_map), NULL);
   gtk_window_set_focus (GTK_WINDOW (self), GTK_WIDGET (self->entry));
 }
 
@@ -422,6 +564,7 @@ confab_window_dispose (GObject *object)
   if (self->failure_toast != NULL)
     g_object_remove_weak_pointer (G_OBJECT (self->failure_toast), (gpointer *)&self->failure_toast);
   self->failure_toast = NULL;
+  g_clear_handle_id (&self->load_older_id, g_source_remove);
   gtk_widget_dispose_template (GTK_WIDGET (self), CONFAB_TYPE_WINDOW);
   g_clear_object (&self->conversation);
 
@@ -502,6 +645,8 @@ confab_window_class_init (ConfabWindowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_entry_changed);
 
   gtk_widget_class_install_action (widget_class, "win.send", NULL, send_action);
+  gtk_widget_class_install_action (widget_class, "win.clear-history", NULL,
+                                   clear_history_action);
 }
 
 static void

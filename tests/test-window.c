@@ -11,6 +11,7 @@
 #include "confab-message-row.h"
 #include "confab-preferences-window.h"
 #include "confab-window.h"
+#include "test-util.h"
 
 typedef gboolean (*Condition) (gpointer data);
 
@@ -21,6 +22,8 @@ typedef struct
   ConfabWindow      *window;
   GSocket           *peer;
   guint16            peer_port;
+  char              *dir;
+  char              *history_path;
 } Fixture;
 
 static gboolean
@@ -123,8 +126,13 @@ fixture_setup (Fixture       *fixture,
   g_application_register (G_APPLICATION (fixture->app), NULL, &error);
   g_assert_no_error (error);
 
-  fixture->window = confab_window_new (fixture->app);
-  gtk_window_present (GTK_WINDOW (fixture->window));
+  /* A history of the test's own, then the window as the desktop opens it */
+  fixture->dir = test_make_tmpdir ("window");
+  fixture->history_path = g_build_filename (fixture->dir, "history.db", NULL);
+  confab_conversation_set_history_path (fixture_conversation (fixture), fixture->history_path);
+  g_application_activate (G_APPLICATION (fixture->app));
+  fixture->window = gtk_application_get_windows (GTK_APPLICATION (fixture->app))->data;
+  g_assert_true (CONFAB_IS_WINDOW (fixture->window));
   run_for (50);
 }
 
@@ -141,6 +149,9 @@ fixture_teardown (Fixture       *fixture,
   g_clear_object (&fixture->app);
   g_clear_object (&fixture->settings);
   g_clear_object (&fixture->peer);
+  test_remove_tree (fixture->dir);
+  g_clear_pointer (&fixture->dir, g_free);
+  g_clear_pointer (&fixture->history_path, g_free);
 }
 
 typedef struct
@@ -693,6 +704,231 @@ test_window_menu_and_shortcuts (Fixture       *fixture,
   g_assert_true (open_preferences (fixture) == open_preferences (fixture));
 }
 
+
+static void
+prefill_history (const char *path,
+                 guint       count)
+{
+  g_autoptr(ConfabHistory) history = confab_history_open (path, NULL);
+
+  g_assert_nonnull (history);
+  for (guint i = 1; i <= count; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("stored %u", i);
+      g_autoptr(ConfabMessage) message = confab_message_new (i % 2 ? CONFAB_DIRECTION_INCOMING
+                                                                   : CONFAB_DIRECTION_OUTGOING,
+                                                             i % 2 ? "bob" : "tester", text,
+                                                             NULL);
+
+      confab_message_set_id (message, 4242, i);
+      if (i % 2 == 0)
+        confab_message_set_state (message, CONFAB_MESSAGE_STATE_DELIVERED);
+      g_assert_true (confab_history_add (history, message, NULL));
+    }
+  g_assert_true (confab_history_commit (history, NULL));
+}
+
+static gboolean
+at_top_and_complete (gpointer data)
+{
+  gpointer *args = data;
+  GtkAdjustment *adj = args[0];
+  ConfabConversation *conversation = args[1];
+
+  /* The person keeps scrolling up, as far as it goes. */
+  gtk_adjustment_set_value (adj, 0);
+  return !confab_conversation_get_has_older (conversation);
+}
+
+/* Starting on a stored history: the newest messages show, at the bottom;
+ * scrolling up brings in the older ones, in order.
+ */
+static void
+test_window_history_shown (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW,
+                                                "scrolled_window");
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
+  g_autofree char *path = g_build_filename (fixture->dir, "stored.db", NULL);
+  GListModel *model = G_LIST_MODEL (conversation);
+  gpointer args[] = { adj, conversation };
+
+  prefill_history (path, 300);
+  confab_conversation_set_history_path (conversation, path);
+
+  wait_for_row (fixture, "stored 300");
+  wait_until (at_bottom, adj);
+  g_assert_cmpuint (g_list_model_get_n_items (model), <, 300);
+  g_assert_null (find_row (GTK_WIDGET (fixture->window), "stored 1"));
+
+  wait_until (at_top_and_complete, args);
+  g_assert_cmpuint (g_list_model_get_n_items (model), ==, 300);
+  for (guint i = 0; i < 300; i++)
+    {
+      g_autoptr(ConfabMessage) message = g_list_model_get_item (model, i);
+      g_autofree char *text = g_strdup_printf ("stored %u", i + 1);
+
+      g_assert_cmpstr (confab_message_get_text (message), ==, text);
+    }
+  wait_for_row (fixture, "stored 1");
+}
+
+static AdwMessageDialog *
+visible_dialog (void)
+{
+  g_autoptr(GList) toplevels = gtk_window_list_toplevels ();
+
+  for (GList *l = toplevels; l != NULL; l = l->next)
+    if (ADW_IS_MESSAGE_DIALOG (l->data) && gtk_widget_get_visible (l->data))
+      return l->data;
+
+  return NULL;
+}
+
+static AdwMessageDialog *
+wait_for_dialog (void)
+{
+  for (guint tries = 0; tries < 500; tries++)
+    {
+      AdwMessageDialog *dialog = visible_dialog ();
+
+      if (dialog != NULL)
+        return dialog;
+      run_for (10);
+    }
+
+  g_assert_not_reached ();
+}
+
+static gint64
+stored_count (const char *path)
+{
+  g_autoptr(ConfabHistory) history = confab_history_open (path, NULL);
+
+  g_assert_nonnull (history);
+  return confab_history_count (history, NULL);
+}
+
+static gboolean
+list_is_empty (gpointer data)
+{
+  return g_list_model_get_n_items (data) == 0;
+}
+
+/* Clear History asks first; cancelled, nothing changes; confirmed, the
+ * list and the file are empty.
+ */
+static void
+test_window_clear_history (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  GtkEditable *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
+  AdwMessageDialog *dialog;
+
+  /* Nothing to clear: the menu item is off. */
+  gtk_widget_activate_action (GTK_WIDGET (fixture->window), "win.clear-history", NULL);
+  run_for (100);
+  g_assert_null (visible_dialog ());
+
+  send_from_peer (fixture, "keep me?", confab_conversation_get_local_port (conversation));
+  wait_for_row (fixture, "keep me?");
+  gtk_editable_set_text (entry, "and me?");
+  g_signal_emit_by_name (entry, "activate");
+  wait_for_row (fixture, "and me?");
+  run_for (50);
+  g_assert_cmpint (stored_count (fixture->history_path), ==, 2);
+
+  gtk_widget_activate_action (GTK_WIDGET (fixture->window), "win.clear-history", NULL);
+  dialog = wait_for_dialog ();
+  g_assert_cmpstr (adw_message_dialog_get_heading (dialog), ==, "Clear History?");
+  adw_message_dialog_response (dialog, "cancel");
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (conversation)), ==, 2);
+
+  gtk_widget_activate_action (GTK_WIDGET (fixture->window), "win.clear-history", NULL);
+  dialog = wait_for_dialog ();
+  adw_message_dialog_response (dialog, "clear");
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  wait_until (list_is_empty, conversation);
+  g_assert_cmpint (stored_count (fixture->history_path), ==, 0);
+  g_assert_null (find_row (GTK_WIDGET (fixture->window), "keep me?"));
+}
+
+/* A damaged file found at start: moved aside, and the person is told where. */
+static void
+test_window_history_damaged (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  g_autofree char *path = g_build_filename (fixture->dir, "damaged.db", NULL);
+  AdwMessageDialog *dialog;
+  const char *moved_to;
+
+  g_assert_true (g_file_set_contents (path, "garbage, not a database, long enough to be read "
+                                      "as a header and found wanting", -1, NULL));
+  confab_conversation_set_history_path (conversation, path);
+
+  dialog = wait_for_dialog ();
+  g_assert_cmpstr (adw_message_dialog_get_heading (dialog), ==, "History Damaged");
+  moved_to = confab_history_get_moved_to (confab_conversation_get_history (conversation));
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), moved_to));
+  g_assert_true (g_file_test (moved_to, G_FILE_TEST_IS_REGULAR));
+  gtk_window_destroy (GTK_WINDOW (dialog));
+}
+
+/* Keep History off in Preferences: the file is emptied, the list stays. */
+static void
+test_window_keep_history_switch (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  ConfabPreferencesWindow *prefs;
+  GtkSwitch *keep;
+
+  send_from_peer (fixture, "ephemeral", confab_conversation_get_local_port (conversation));
+  wait_for_row (fixture, "ephemeral");
+  run_for (50);
+  g_assert_cmpint (stored_count (fixture->history_path), ==, 1);
+
+  prefs = open_preferences (fixture);
+  keep = template_child (prefs, CONFAB_TYPE_PREFERENCES_WINDOW, "keep_history_switch");
+  g_assert_true (gtk_switch_get_active (keep));
+  gtk_switch_set_active (keep, FALSE);
+
+  g_assert_false (g_settings_get_boolean (fixture->settings, "keep-history"));
+  g_assert_false (confab_conversation_get_keep_history (conversation));
+  g_assert_cmpint (stored_count (fixture->history_path), ==, 0);
+  g_assert_nonnull (find_row (GTK_WIDGET (fixture->window), "ephemeral"));
+}
+
+static gboolean
+toast_shown (gpointer data)
+{
+  return data != NULL && gtk_widget_get_first_child (data) != NULL &&
+         gtk_widget_get_last_child (data) != gtk_widget_get_first_child (data);
+}
+
+/* A toast's title is markup; an error naming "a&b" must still show. */
+static void
+test_window_toast_escapes_markup (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  GtkEditable *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
+  GtkWidget *overlay = template_child (fixture->window, CONFAB_TYPE_WINDOW, "toast_overlay");
+  GtkWidget *row;
+
+  g_settings_set_string (fixture->settings, "peer-host", "a&b<i>.invalid");
+  gtk_editable_set_text (entry, "to a strange host");
+  g_signal_emit_by_name (entry, "activate");
+  row = wait_for_row (fixture, "to a strange host");
+  wait_until ((Condition)gtk_widget_get_visible, row_child (row, "retry_button"));
+  wait_until (toast_shown, overlay);
+  run_for (300);
+}
+
 static void
 test_parse_peer (void)
 {
@@ -772,6 +1008,11 @@ main (int   argc,
   ADD ("paste-over-entry-limit", test_window_paste_over_entry_limit);
   ADD ("test-connection", test_window_test_connection);
   ADD ("test-connection-no-answer", test_window_test_connection_no_answer);
+  ADD ("history-shown", test_window_history_shown);
+  ADD ("clear-history", test_window_clear_history);
+  ADD ("history-damaged", test_window_history_damaged);
+  ADD ("keep-history-switch", test_window_keep_history_switch);
+  ADD ("toast-escapes-markup", test_window_toast_escapes_markup);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
 

@@ -1188,6 +1188,19 @@ confab_conversation_get_history (ConfabConversation *self)
   return self->history;
 }
 
+/**
+ * confab_conversation_get_history_path:
+ *
+ * Returns: (nullable): where history is kept, if anywhere
+ */
+const char *
+confab_conversation_get_history_path (ConfabConversation *self)
+{
+  g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), NULL);
+
+  return self->history_path;
+}
+
 gboolean
 confab_conversation_get_keep_history (ConfabConversation *self)
 {

@@ -45,6 +45,7 @@ void                confab_conversation_set_plain_text   (ConfabConversation  *s
 gsize               confab_conversation_get_max_length   (ConfabConversation  *self);
 void                confab_conversation_set_history_path (ConfabConversation  *self,
                                                           const char          *path);
+const char         *confab_conversation_get_history_path (ConfabConversation  *self);
 ConfabHistory      *confab_conversation_get_history      (ConfabConversation  *self);
 gboolean            confab_conversation_get_keep_history (ConfabConversation  *self);
 void                confab_conversation_set_keep_history (ConfabConversation  *self,

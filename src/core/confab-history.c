@@ -171,8 +171,8 @@ migrate (sqlite3     *db,
 
   if (version > SCHEMA_VERSION)
     {
-      g_set_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_NEWER,
-                   _("The history was written by a newer version of Confab"));
+      g_set_error_literal (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_NEWER,
+                           _("The history was written by a newer version of Confab"));
       return FALSE;
     }
 
