@@ -182,11 +182,18 @@ update_send_action (ConfabWindow *self)
                                  has_peer (self) && has_text (text) && length_ok);
 }
 
+/* The list's own action moves its anchor to the last row; setting the
+ * adjustment alone may be undone when GtkListView lays out rows it has not
+ * measured yet (GTK 4.8 has no gtk_list_view_scroll_to).
+ */
 static void
 scroll_to_bottom (ConfabWindow *self)
 {
   GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (self->scrolled_window);
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->conversation));
 
+  if (n > 0)
+    gtk_widget_activate_action (GTK_WIDGET (self->list_view), "list.scroll-to-item", "u", n - 1);
   gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
 }
 
@@ -194,24 +201,39 @@ static gboolean
 load_older_cb (gpointer user_data)
 {
   ConfabWindow *self = user_data;
+  gboolean stick = self->stick_to_bottom;
 
   self->load_older_id = 0;
   confab_conversation_load_older (self->conversation);
+
+  /* Filling a short view from the history keeps the newest in sight. */
+  if (stick)
+    {
+      self->stick_to_bottom = TRUE;
+      scroll_to_bottom (self);
+    }
 
   return G_SOURCE_REMOVE;
 }
 
 /* Within a screen of the top, or with too few messages to fill the view:
- * read the next older page of the history.
+ * read the next older page of the history. Not before the list has a size,
+ * and not while the person is at the newest messages of a full view.
  */
 static void
 maybe_load_older (ConfabWindow  *self,
                   GtkAdjustment *adj)
 {
+  double upper = gtk_adjustment_get_upper (adj);
+  double page = gtk_adjustment_get_page_size (adj);
+
   if (self->load_older_id != 0 || !confab_conversation_get_has_older (self->conversation))
     return;
 
-  if (gtk_adjustment_get_value (adj) > gtk_adjustment_get_page_size (adj))
+  if (upper <= 0 || page <= 0 || gtk_adjustment_get_value (adj) > page)
+    return;
+
+  if (self->stick_to_bottom && upper > page)
     return;
 
   self->load_older_id = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, load_older_cb, self, NULL);
@@ -464,12 +486,22 @@ show_history_problem (ConfabWindow *self)
   gtk_window_present (GTK_WINDOW (dialog));
 }
 
-/* A problem found when the history was opened, before this window existed */
+static gboolean
+show_history_problem_cb (gpointer user_data)
+{
+  show_history_problem (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* A problem found when the history was opened, before this window existed,
+ * is shown once the window is up, so that the dialog comes above it.
+ */
 static void
 on_first_map (ConfabWindow *self)
 {
   g_signal_handlers_disconnect_by_func (self, on_first_map, NULL);
-  show_history_problem (self);
+  g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, show_history_problem_cb,
+                   g_object_ref (self), g_object_unref);
 }
 
 static void

@@ -105,6 +105,13 @@ fixture_conversation (Fixture *fixture)
   return confab_application_get_conversation (fixture->app);
 }
 
+/* How many messages the history holds when the window opens */
+static guint prefill_count;
+
+static void prefill_history (const char *path,
+                             guint       count,
+                             const char *padding);
+
 static void
 fixture_setup (Fixture       *fixture,
                gconstpointer  data)
@@ -129,6 +136,10 @@ fixture_setup (Fixture       *fixture,
   /* A history of the test's own, then the window as the desktop opens it */
   fixture->dir = test_make_tmpdir ("window");
   fixture->history_path = g_build_filename (fixture->dir, "history.db", NULL);
+  if (prefill_count > 0)
+    prefill_history (fixture->history_path, prefill_count,
+                     " — a line long enough to wrap, as real messages do, so that the list "
+                     "cannot guess the height of rows it has not measured yet");
   confab_conversation_set_history_path (fixture_conversation (fixture), fixture->history_path);
   g_application_activate (G_APPLICATION (fixture->app));
   fixture->window = gtk_application_get_windows (GTK_APPLICATION (fixture->app))->data;
@@ -707,14 +718,15 @@ test_window_menu_and_shortcuts (Fixture       *fixture,
 
 static void
 prefill_history (const char *path,
-                 guint       count)
+                 guint       count,
+                 const char *padding)
 {
   g_autoptr(ConfabHistory) history = confab_history_open (path, NULL);
 
   g_assert_nonnull (history);
   for (guint i = 1; i <= count; i++)
     {
-      g_autofree char *text = g_strdup_printf ("stored %u", i);
+      g_autofree char *text = g_strdup_printf ("stored %u%s", i, padding);
       g_autoptr(ConfabMessage) message = confab_message_new (i % 2 ? CONFAB_DIRECTION_INCOMING
                                                                    : CONFAB_DIRECTION_OUTGOING,
                                                              i % 2 ? "bob" : "tester", text,
@@ -755,7 +767,7 @@ test_window_history_shown (Fixture       *fixture,
   GListModel *model = G_LIST_MODEL (conversation);
   gpointer args[] = { adj, conversation };
 
-  prefill_history (path, 300);
+  prefill_history (path, 300, "");
   confab_conversation_set_history_path (conversation, path);
 
   wait_for_row (fixture, "stored 300");
@@ -773,6 +785,26 @@ test_window_history_shown (Fixture       *fixture,
       g_assert_cmpstr (confab_message_get_text (message), ==, text);
     }
   wait_for_row (fixture, "stored 1");
+}
+
+/* Opened on a stored history, the window shows the newest message at the
+ * bottom, having read only what it needs.
+ */
+static void
+test_window_opens_at_newest (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW,
+                                                "scrolled_window");
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
+
+  wait_for_row (fixture, "stored 300 — a line long enough to wrap, as real messages do, so "
+               "that the list cannot guess the height of rows it has not measured yet");
+  wait_until (at_bottom, adj);
+  run_for (300);
+  g_assert_true (at_bottom (adj));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (fixture_conversation (fixture))),
+                    <, 300);
 }
 
 static AdwMessageDialog *
@@ -986,6 +1018,14 @@ run_isolated (gconstpointer data)
   g_test_trap_assert_passed ();
 }
 
+/* The same, with 300 stored messages before the window opens */
+static void
+run_isolated_with_history (gconstpointer data)
+{
+  prefill_count = 300;
+  run_isolated (data);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1009,6 +1049,8 @@ main (int   argc,
   ADD ("test-connection", test_window_test_connection);
   ADD ("test-connection-no-answer", test_window_test_connection_no_answer);
   ADD ("history-shown", test_window_history_shown);
+  g_test_add_data_func ("/window/opens-at-newest", test_window_opens_at_newest,
+                        run_isolated_with_history);
   ADD ("clear-history", test_window_clear_history);
   ADD ("history-damaged", test_window_history_damaged);
   ADD ("keep-history-switch", test_window_keep_history_switch);
