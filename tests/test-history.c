@@ -7,6 +7,7 @@
 
 #include <glib/gstdio.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "confab-history.h"
 #include "test-util.h"
@@ -547,6 +548,37 @@ test_cannot_create (Fixture       *fixture,
   g_assert_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED);
 }
 
+/* A file that can be read but not written: shown, never moved, not written. */
+static void
+test_read_only_file (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_OUTGOING, "new", 0, 0);
+  g_autoptr(GPtrArray) loaded = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (getuid () == 0)
+    {
+      g_test_skip ("root writes to read-only files");
+      return;
+    }
+
+  fill (history, 4);
+  g_clear_object (&history);
+  g_assert_cmpint (g_chmod (fixture->path, 0444), ==, 0);
+
+  history = open_ok (fixture->path);
+  g_assert_null (confab_history_get_recovery (history));
+  g_assert_error (confab_history_get_failure (history), CONFAB_HISTORY_ERROR,
+                  CONFAB_HISTORY_ERROR_FAILED);
+  loaded = load_ok (history, 0, 10);
+  g_assert_cmpuint (loaded->len, ==, 4);
+  g_assert_false (confab_history_add (history, message, &error));
+  g_assert_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED);
+  g_assert_true (g_file_test (fixture->path, G_FILE_TEST_IS_REGULAR));
+}
+
 static void
 on_failed (ConfabHistory *history,
            const GError  *error,
@@ -676,6 +708,7 @@ main (int   argc,
   ADD ("damaged-pages", test_damaged_pages);
   ADD ("newer-schema", test_newer_schema);
   ADD ("cannot-create", test_cannot_create);
+  ADD ("read-only-file", test_read_only_file);
   ADD ("full", test_full);
   ADD ("clear", test_clear);
 

@@ -394,7 +394,9 @@ open_history (ConfabConversation *self)
 
   g_signal_connect_object (self->history, "failed",
                            G_CALLBACK (on_history_failed), self, G_CONNECT_SWAPPED);
-  set_history_problem (self, confab_history_get_recovery (self->history));
+  set_history_problem (self, confab_history_get_recovery (self->history) != NULL
+                             ? confab_history_get_recovery (self->history)
+                             : confab_history_get_failure (self->history));
 
   self->oldest_loaded = 0;
   set_has_older (self, TRUE);

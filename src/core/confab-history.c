@@ -302,7 +302,10 @@ is_unusable_file (const char   *path,
   if (g_error_matches (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_NEWER))
     return FALSE;
 
-  return g_file_test (path, G_FILE_TEST_IS_REGULAR) && g_access (path, R_OK | W_OK) != 0;
+  /* Unreadable is as good as damaged; read-only is not: it is kept for
+   * reading, and nothing is written.
+   */
+  return g_file_test (path, G_FILE_TEST_IS_REGULAR) && g_access (path, R_OK) != 0;
 }
 
 static void
@@ -410,7 +413,12 @@ confab_history_open (const char  *path,
     }
 
   if (open_db (self, &local_error))
-    return g_steal_pointer (&self);
+    {
+      if (sqlite3_db_readonly (self->db, "main") == 1)
+        self->failure = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
+                                     _("%s is read-only"), path);
+      return g_steal_pointer (&self);
+    }
 
   if (!is_unusable_file (path, local_error))
     {
@@ -437,6 +445,20 @@ confab_history_open (const char  *path,
     }
 
   return g_steal_pointer (&self);
+}
+
+/**
+ * confab_history_get_failure:
+ *
+ * Returns: (nullable): why the history cannot be written, if it cannot: a
+ *   read-only file found at open, or the first write that failed
+ */
+const GError *
+confab_history_get_failure (ConfabHistory *self)
+{
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), NULL);
+
+  return self->failure;
 }
 
 const char *

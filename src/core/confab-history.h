@@ -31,6 +31,7 @@ ConfabHistory *confab_history_open               (const char     *path,
 const char    *confab_history_get_path           (ConfabHistory  *self);
 const GError  *confab_history_get_recovery       (ConfabHistory  *self);
 const char    *confab_history_get_moved_to       (ConfabHistory  *self);
+const GError  *confab_history_get_failure        (ConfabHistory  *self);
 gboolean       confab_history_add                (ConfabHistory  *self,
                                                   ConfabMessage  *message,
                                                   GError        **error);
