@@ -530,6 +530,21 @@ fail (ConfabHistory  *self,
     g_error_free (reason);
 }
 
+/* Runs a statement that writes; a failure is the history's failure. */
+static gboolean
+exec_write (ConfabHistory  *self,
+            const char     *sql,
+            GError        **error)
+{
+  GError *local_error = NULL;
+
+  if (exec (self->db, sql, &local_error))
+    return TRUE;
+
+  fail (self, error, local_error);
+  return FALSE;
+}
+
 static gboolean
 commit_cb (gpointer user_data)
 {
@@ -548,16 +563,11 @@ static gboolean
 begin_batch (ConfabHistory  *self,
              GError        **error)
 {
-  GError *local_error = NULL;
-
   if (self->in_batch)
     return TRUE;
 
-  if (!exec (self->db, "BEGIN", &local_error))
-    {
-      fail (self, error, local_error);
-      return FALSE;
-    }
+  if (!exec_write (self, "BEGIN", error))
+    return FALSE;
 
   self->in_batch = TRUE;
   if (self->commit_source == NULL)
@@ -584,8 +594,6 @@ gboolean
 confab_history_commit (ConfabHistory  *self,
                        GError        **error)
 {
-  GError *local_error = NULL;
-
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
 
   if (!writable (self, error))
@@ -594,11 +602,8 @@ confab_history_commit (ConfabHistory  *self,
   if (!self->in_batch)
     return TRUE;
 
-  if (!exec (self->db, "COMMIT", &local_error))
-    {
-      fail (self, error, local_error);
-      return FALSE;
-    }
+  if (!exec_write (self, "COMMIT", error))
+    return FALSE;
 
   self->in_batch = FALSE;
   return TRUE;
@@ -911,20 +916,11 @@ gboolean
 confab_history_clear (ConfabHistory  *self,
                       GError        **error)
 {
-  GError *local_error = NULL;
-
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
 
-  if (!writable (self, error) || !begin_batch (self, error))
-    return FALSE;
-
-  if (!exec (self->db, "DELETE FROM messages", &local_error))
-    {
-      fail (self, error, local_error);
-      return FALSE;
-    }
-
-  if (!confab_history_commit (self, error))
+  if (!writable (self, error) || !begin_batch (self, error) ||
+      !exec_write (self, "DELETE FROM messages", error) ||
+      !confab_history_commit (self, error))
     return FALSE;
 
   /* The log still holds the deleted pages until it is checkpointed. */
