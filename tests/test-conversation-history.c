@@ -267,6 +267,7 @@ test_restart_pages (Fixture       *fixture,
 
   while (confab_conversation_load_older (a))
     loads++;
+  /* 50 + 50 + 20: it knew after the third page that nothing was left */
   g_assert_cmpuint (loads, ==, 2);
   g_assert_cmpuint (n_items (a), ==, 120);
   g_assert_false (confab_conversation_get_has_older (a));
@@ -283,6 +284,22 @@ test_restart_pages (Fixture       *fixture,
   g_assert_false (confab_conversation_load_older (a));
   g_assert_cmpuint (n_items (a), ==, 121);
 
+  g_assert_finalize_object (a);
+}
+
+/* A history of exactly two pages: nothing is left to load after the second. */
+static void
+test_pages_exact (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  ConfabConversation *a = NULL;
+
+  fill (fixture->path_a, 100);
+  a = conversation_new (fixture->path_a, 0);
+  g_assert_true (confab_conversation_get_has_older (a));
+  g_assert_true (confab_conversation_load_older (a));
+  g_assert_cmpuint (n_items (a), ==, 100);
+  g_assert_false (confab_conversation_get_has_older (a));
   g_assert_finalize_object (a);
 }
 
@@ -599,6 +616,7 @@ main (int   argc,
   ADD ("stored-both-sides", test_stored_both_sides);
   ADD ("ack-means-stored", test_ack_means_stored);
   ADD ("restart-pages", test_restart_pages);
+  ADD ("pages-exact", test_pages_exact);
   ADD ("outbox-resumes", test_outbox_resumes);
   ADD ("no-repeat-across-restart", test_no_repeat_across_restart);
   ADD ("keep-history-off", test_keep_history_off);

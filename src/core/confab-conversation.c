@@ -308,7 +308,8 @@ confab_conversation_load_older (ConfabConversation *self)
   if (self->history == NULL || !self->has_older)
     return FALSE;
 
-  page = confab_history_load (self->history, self->oldest_loaded, HISTORY_PAGE, &error);
+  /* One more than a page, to know whether any are left */
+  page = confab_history_load (self->history, self->oldest_loaded, HISTORY_PAGE + 1, &error);
   if (page == NULL)
     {
       g_message ("Older messages cannot be read: %s", error->message);
@@ -317,7 +318,9 @@ confab_conversation_load_older (ConfabConversation *self)
       return FALSE;
     }
 
-  set_has_older (self, page->len == HISTORY_PAGE);
+  set_has_older (self, page->len > HISTORY_PAGE);
+  if (page->len > HISTORY_PAGE)
+    g_ptr_array_remove_index (page, 0);
   prepend_loaded (self, page);
 
   return page->len > 0;
