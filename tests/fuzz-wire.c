@@ -243,7 +243,7 @@ check_text (const guint8 *data,
   if (size < 1 || !g_utf8_validate_len ((const char *) data + 1, size - 1, NULL))
     return;
 
-  /* the first byte picks the limits: payloads 4 to 1131, 1 to 128 fragments */
+  /* the first byte picks the limits: payloads 4 to 1083, 1 to 128 fragments */
   check_split ((const char *) data + 1, size - 1,
                4 + data[0] % (confab_wire_max_payload (0) - 3), 1 + data[0] % 128);
   check_split ((const char *) data + 1, size - 1, 4, CONFAB_WIRE_MAX_FRAGMENTS);

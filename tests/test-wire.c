@@ -144,7 +144,7 @@ test_message_round_trip_max_nick (void)
   g_assert_cmpuint (nick->len, ==, CONFAB_WIRE_MAX_NICK);
 
   max = confab_wire_max_payload (CONFAB_WIRE_MAX_NICK);
-  g_assert_cmpuint (max, ==, 1067);
+  g_assert_cmpuint (max, ==, 1019);
   payload = g_malloc (max);
   memset (payload, 'x', max);
 
@@ -159,13 +159,13 @@ test_message_round_trip_max_nick (void)
 static void
 test_message_round_trip_max_total (void)
 {
-  static guint8 payload[1131];
+  static guint8 payload[1083];
   ConfabWireMessage m = sample_message ();
 
   g_assert_cmpuint (confab_wire_max_payload (0), ==, sizeof payload);
   memset (payload, 'y', sizeof payload);
 
-  /* the last of 128 fragments of a 65536-byte text, filling a whole datagram */
+  /* the last of 128 fragments of a 65536-byte text, a full fragment */
   m.nick_len = 0;
   m.nick = NULL;
   m.total = CONFAB_WIRE_MAX_TEXT;
@@ -658,10 +658,15 @@ test_encode_size_limits (void)
   memset (payload, 'p', sizeof payload);
   m.payload = payload;
 
-  /* exactly 1200 bytes fits, one more byte of payload does not, however big the buffer */
+  /* a full fragment leaves room for a seal */
   m.payload_len = m.total = confab_wire_max_payload (m.nick_len);
+  g_assert_cmpuint (confab_wire_encode_message (&m, buffer, sizeof buffer), ==,
+                    1200 - CONFAB_WIRE_SEAL_ROOM);
+
+  /* exactly 1200 bytes fits, one more byte of payload does not, however big the buffer */
+  m.payload_len = m.total = confab_wire_max_payload (m.nick_len) + CONFAB_WIRE_SEAL_ROOM;
   g_assert_cmpuint (confab_wire_encode_message (&m, buffer, sizeof buffer), ==, 1200);
-  m.payload_len = m.total = confab_wire_max_payload (m.nick_len) + 1;
+  m.payload_len = m.total = confab_wire_max_payload (m.nick_len) + CONFAB_WIRE_SEAL_ROOM + 1;
   g_assert_cmpuint (confab_wire_encode_message (&m, buffer, sizeof buffer), ==, 0);
 
   /* a buffer one byte short is refused and left alone */
@@ -940,9 +945,10 @@ test_split_max_text (void)
       while (text->len < CONFAB_WIRE_MAX_TEXT)
         g_string_append_c (text, '.');
 
-      g_assert_cmpuint (split_checked (text, nick_max, CONFAB_WIRE_MAX_FRAGMENTS), <=, 64);
+      /* 65536 / 1019 rounds up to 65: about half the 128 allowed */
+      g_assert_cmpuint (split_checked (text, nick_max, CONFAB_WIRE_MAX_FRAGMENTS), <=, 66);
       g_assert_cmpuint (split_checked (text, confab_wire_max_payload (0),
-                                       CONFAB_WIRE_MAX_FRAGMENTS), <=, 64);
+                                       CONFAB_WIRE_MAX_FRAGMENTS), <=, 66);
     }
 }
 
@@ -973,9 +979,10 @@ test_split_too_many (void)
 static void
 test_max_payload (void)
 {
-  g_assert_cmpuint (confab_wire_max_payload (0), ==, 1131);
-  g_assert_cmpuint (confab_wire_max_payload (3), ==, 1128);
-  g_assert_cmpuint (confab_wire_max_payload (64), ==, 1067);
+  /* 1200 bytes, less 48 for a seal and 69 of fixed fields */
+  g_assert_cmpuint (confab_wire_max_payload (0), ==, 1083);
+  g_assert_cmpuint (confab_wire_max_payload (3), ==, 1080);
+  g_assert_cmpuint (confab_wire_max_payload (64), ==, 1019);
 }
 
 static void

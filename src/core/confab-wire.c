@@ -335,7 +335,8 @@ confab_wire_max_payload (gsize nick_len)
 {
   g_return_val_if_fail (nick_len <= CONFAB_WIRE_MAX_NICK, 0);
 
-  return CONFAB_WIRE_MAX_DATAGRAM - CONFAB_WIRE_MESSAGE_FIXED_SIZE - nick_len;
+  return CONFAB_WIRE_MAX_DATAGRAM - CONFAB_WIRE_SEAL_ROOM - CONFAB_WIRE_MESSAGE_FIXED_SIZE -
+         nick_len;
 }
 
 /**

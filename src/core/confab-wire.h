@@ -13,6 +13,10 @@
 G_BEGIN_DECLS
 
 #define CONFAB_WIRE_MAX_DATAGRAM       1200
+/* Fragments leave room for a seal (confab-crypto.h), so that a sealed
+ * datagram is within CONFAB_WIRE_MAX_DATAGRAM too.
+ */
+#define CONFAB_WIRE_SEAL_ROOM          48
 #define CONFAB_WIRE_HEADER_SIZE        8
 #define CONFAB_WIRE_MESSAGE_FIXED_SIZE 69   /* up to and including nick_len */
 #define CONFAB_WIRE_ACK_FIXED_SIZE     26
