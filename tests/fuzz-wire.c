@@ -105,6 +105,7 @@ datagrams_equal (const ConfabWireDatagram *a,
              && memcmp (a->ack.bitmap, b->ack.bitmap, a->ack.nbits / 8) == 0;
     case CONFAB_WIRE_TYPE_PING:
     case CONFAB_WIRE_TYPE_PONG:
+    case CONFAB_WIRE_TYPE_STALE:
       return a->token == b->token;
     default:
       return FALSE;
@@ -136,6 +137,7 @@ check_pointers (const ConfabWireDatagram *d,
       break;
     case CONFAB_WIRE_TYPE_PING:
     case CONFAB_WIRE_TYPE_PONG:
+    case CONFAB_WIRE_TYPE_STALE:
       if (size != CONFAB_WIRE_PING_SIZE)
         fail ("ping of the wrong size accepted");
       break;
@@ -157,6 +159,7 @@ encode (const ConfabWireDatagram *d,
       return confab_wire_encode_ack (&d->ack, buffer, size);
     case CONFAB_WIRE_TYPE_PING:
     case CONFAB_WIRE_TYPE_PONG:
+    case CONFAB_WIRE_TYPE_STALE:
       return confab_wire_encode_ping (d->type, d->token, buffer, size);
     default:
       fail ("encoding an unknown type");

@@ -33,6 +33,8 @@ struct _Relay
   guint      pending;          /* datagrams waiting out their delay */
   guint64    forwarded;
   guint64    dropped;
+  guint64    sealed;           /* datagrams seen sealed (confab-crypto) */
+  guint64    seen;
 };
 
 typedef struct
@@ -100,6 +102,10 @@ on_relay_readable (GSocket      *socket,
 
       if (from->endpoint == NULL)
         from->endpoint = g_object_ref (sender);
+
+      relay->seen++;
+      if (confab_crypto_is_sealed ((const guint8 *)buffer, length))
+        relay->sealed++;
 
       if (g_rand_double (relay->rand) < relay->loss)
         {
@@ -343,14 +349,31 @@ ipv6_available (void)
 }
 
 static void
+seal_with (ConfabConversation *conversation,
+           ConfabKey          *key)
+{
+  ConfabEpoch epoch = { g_get_real_time (), g_random_int () };
+
+  confab_channel_set_key (confab_conversation_get_channel (conversation), key, epoch, 0);
+}
+
+/* With @key, both sides seal every datagram under it. */
+static void
 lossy_exchange (const char *loopback,
-                guint       n)
+                guint       n,
+                ConfabKey  *key)
 {
   Relay *relay = relay_new (loopback, 20261125);
   ConfabConversation *a = endpoint_new (relay, 0, loopback);
   ConfabConversation *b = endpoint_new (relay, 1, loopback);
   Count a_count = { a, n };
   Count b_count = { b, n };
+
+  if (key != NULL)
+    {
+      seal_with (a, key);
+      seal_with (b, key);
+    }
 
   relay_set_faults (relay, 0.30, 0.10, 0.20);
 
@@ -368,6 +391,7 @@ lossy_exchange (const char *loopback,
 
   g_test_message ("relay forwarded %" G_GUINT64_FORMAT ", dropped %" G_GUINT64_FORMAT,
                   relay->forwarded, relay->dropped);
+  g_assert_cmpuint (relay->sealed, ==, key != NULL ? relay->seen : 0);
 
   g_assert_finalize_object (a);
   g_assert_finalize_object (b);
@@ -377,7 +401,17 @@ lossy_exchange (const char *loopback,
 static void
 test_lossy_ipv4 (void)
 {
-  lossy_exchange ("127.0.0.1", MESSAGES);
+  lossy_exchange ("127.0.0.1", MESSAGES, NULL);
+}
+
+/* The same, with a shared passphrase: every datagram sealed */
+static void
+test_lossy_encrypted (void)
+{
+  g_autoptr(ConfabKey) key = confab_key_derive ("a shared passphrase for the relay", NULL);
+
+  g_assert_nonnull (key);
+  lossy_exchange ("127.0.0.1", MESSAGES, key);
 }
 
 static void
@@ -389,7 +423,7 @@ test_lossy_ipv6 (void)
       return;
     }
 
-  lossy_exchange ("::1", MESSAGES / 4);
+  lossy_exchange ("::1", MESSAGES / 4, NULL);
 }
 
 static void
@@ -452,6 +486,7 @@ main (int   argc,
 
   g_test_add_func ("/reliability/lossy-ipv4", test_lossy_ipv4);
   g_test_add_func ("/reliability/lossy-ipv6", test_lossy_ipv6);
+  g_test_add_func ("/reliability/lossy-encrypted", test_lossy_encrypted);
   g_test_add_func ("/reliability/total-loss-then-retry", test_total_loss_then_retry);
 
   return g_test_run ();

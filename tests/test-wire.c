@@ -292,7 +292,8 @@ static void
 test_ping_round_trip (void)
 {
   static const guint64 tokens[] = { 0, 1, G_GUINT64_CONSTANT (0x0123456789ABCDEF), G_MAXUINT64 };
-  static const ConfabWireType types[] = { CONFAB_WIRE_TYPE_PING, CONFAB_WIRE_TYPE_PONG };
+  static const ConfabWireType types[] = { CONFAB_WIRE_TYPE_PING, CONFAB_WIRE_TYPE_PONG,
+                                          CONFAB_WIRE_TYPE_STALE };
 
   for (gsize t = 0; t < G_N_ELEMENTS (types); t++)
     for (gsize i = 0; i < G_N_ELEMENTS (tokens); i++)
@@ -493,8 +494,9 @@ static const DecodeCase decode_cases[] = {
   { "header/version-2-header-only", BASE_MESSAGE, { { 4, 1, 2 } }, 8, CONFAB_WIRE_BAD_VERSION },
   { "header/version-255", BASE_PING, { { 4, 1, 255 } }, 0, CONFAB_WIRE_BAD_VERSION },
   { "header/type-0", BASE_PING, { { 5, 1, 0 } }, 0, CONFAB_WIRE_BAD_TYPE },
-  { "header/type-5", BASE_PING, { { 5, 1, 5 } }, 0, CONFAB_WIRE_BAD_TYPE },
-  { "header/type-5-header-only", BASE_PING, { { 5, 1, 5 } }, 8, CONFAB_WIRE_BAD_TYPE },
+  { "header/type-6", BASE_PING, { { 5, 1, 6 } }, 0, CONFAB_WIRE_BAD_TYPE },
+  { "header/type-6-header-only", BASE_PING, { { 5, 1, 6 } }, 8, CONFAB_WIRE_BAD_TYPE },
+  { "stale/header-only", BASE_PING, { { 5, 1, 5 } }, 8, CONFAB_WIRE_MALFORMED },
   { "header/type-255", BASE_PING, { { 5, 1, 255 } }, 0, CONFAB_WIRE_BAD_TYPE },
   { "header/reserved-ignored", BASE_MESSAGE, { { 6, 2, 0xBEEF } }, 0, CONFAB_WIRE_OK },
 

@@ -31,6 +31,14 @@ try_send (ConfabChannel  *self,
       return FALSE;
     }
 
+  /* Bare text would leave the conversation readable and forgeable. */
+  if (self->key != NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                           _("Plain text is not sent while a passphrase is set"));
+      return FALSE;
+    }
+
   if (self->resolve_error != NULL)
     {
       g_propagate_error (error, g_error_copy (self->resolve_error));

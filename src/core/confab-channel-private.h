@@ -81,6 +81,12 @@ struct _ConfabChannel
   guint               peer_generation;
   /* Pings of confab_channel_ping_async() under way: token -> GTask */
   GHashTable         *pings;
+
+  /* Encryption, in confab-channel-crypto.c: all three or none */
+  ConfabKey          *key;
+  ConfabSealer       *sealer;
+  ConfabOpener       *opener;
+  gint64              stale_notice_at;
 };
 
 typedef enum
@@ -103,10 +109,24 @@ enum {
   SIGNAL_BATCH_END,
   SIGNAL_DELIVERED,
   SIGNAL_FAILED,
+  SIGNAL_UNREADABLE,
+  SIGNAL_OWN_EPOCH,
+  SIGNAL_PEER_EPOCH,
   N_CHANNEL_SIGNALS
 };
 
 extern guint confab_channel_signals[N_CHANNEL_SIGNALS];
+
+enum {
+  PROP_0,
+  PROP_LOCAL_PORT,
+  PROP_PEER_HOST,
+  PROP_PEER_PORT,
+  PROP_ENCRYPTED,
+  N_CHANNEL_PROPS
+};
+
+extern GParamSpec *confab_channel_properties[N_CHANNEL_PROPS];
 
 /* confab-channel-peer.c */
 GInetAddress *
@@ -137,6 +157,21 @@ gboolean confab_channel_transmit            (ConfabChannel  *self,
 /* confab-channel-plain.c */
 void     confab_channel_flush_plain         (ConfabChannel  *self);
 void     confab_channel_fail_plain          (ConfabChannel  *self);
+
+/* confab-channel-crypto.c */
+void     confab_channel_handle_sealed       (ConfabChannel  *self,
+                                             const guint8   *data,
+                                             gsize           length);
+void     confab_channel_handle_stale        (ConfabChannel  *self,
+                                             guint64         closed_until);
+const guint8 *
+         confab_channel_seal                (ConfabChannel  *self,
+                                             const guint8   *data,
+                                             gsize          *length,
+                                             guint8         *buffer,
+                                             gsize           size);
+void     confab_channel_crypto_peer_changed (ConfabChannel  *self);
+void     confab_channel_crypto_clear        (ConfabChannel  *self);
 
 /* confab-channel-reliable.c */
 void     confab_channel_reliable_init       (ConfabChannel  *self);

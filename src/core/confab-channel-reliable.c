@@ -337,6 +337,14 @@ confab_channel_handle_confab (ConfabChannel *self,
       handle_pong (self, datagram.token, now);
       break;
 
+    case CONFAB_WIRE_TYPE_STALE:
+      /* Only a sealed, authentic one means anything. */
+      if (self->key != NULL)
+        confab_channel_handle_stale (self, datagram.token);
+      else
+        self->stats.dropped_type++;
+      break;
+
     default:
       self->stats.dropped_type++;
       break;

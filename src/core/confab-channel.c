@@ -33,15 +33,8 @@
 
 G_DEFINE_FINAL_TYPE (ConfabChannel, confab_channel, G_TYPE_OBJECT)
 
-enum {
-  PROP_0,
-  PROP_LOCAL_PORT,
-  PROP_PEER_HOST,
-  PROP_PEER_PORT,
-  N_PROPS
-};
-
-static GParamSpec *properties[N_PROPS];
+#define properties confab_channel_properties
+GParamSpec *confab_channel_properties[N_CHANNEL_PROPS];
 guint confab_channel_signals[N_CHANNEL_SIGNALS];
 
 typedef struct
@@ -171,6 +164,15 @@ handle_datagram (ConfabChannel  *self,
     {
       self->stats.dropped_not_peer++;
       debug_dropped (from, length, "not from the peer");
+      return;
+    }
+
+  /* With a passphrase, only sealed datagrams are read; a sealed one without
+   * a passphrase is counted and reported.
+   */
+  if (self->key != NULL || confab_crypto_is_sealed ((const guint8 *)data, length))
+    {
+      confab_channel_handle_sealed (self, (const guint8 *)data, length);
       return;
     }
 
@@ -493,8 +495,8 @@ confab_channel_send_datagram (ConfabChannel   *self,
 /**
  * confab_channel_transmit:
  *
- * Sends one protocol datagram to the peer now, if its address is known and
- * the socket is open. A datagram that cannot go is not queued: the protocol
+ * Sends one protocol datagram to the peer now, sealed if a key is set, if
+ * its address is known and the socket is open. A datagram that cannot go is not queued: the protocol
  * retransmits what is not acknowledged.
  */
 gboolean
@@ -503,6 +505,7 @@ confab_channel_transmit (ConfabChannel  *self,
                          gsize           length,
                          GError        **error)
 {
+  guint8 sealed[CONFAB_WIRE_MAX_DATAGRAM];
   GSocketAddress *destination;
 
   if (self->socket == NULL || self->peer_addresses == NULL)
@@ -516,6 +519,14 @@ confab_channel_transmit (ConfabChannel  *self,
   if (destination == NULL)
     return FALSE;
 
+  data = confab_channel_seal (self, data, &length, sealed, sizeof sealed);
+  if (data == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                           "The datagram is too long to seal");
+      return FALSE;
+    }
+
   return confab_channel_send_datagram (self, destination, (const char *)data, length, error) >= 0;
 }
 
@@ -527,6 +538,7 @@ confab_channel_dispose (GObject *object)
   ConfabChannel *self = (ConfabChannel *)object;
 
   confab_channel_reliable_dispose (self);
+  confab_channel_crypto_clear (self);
   close_socket (self);
   confab_channel_cancel_resolve (self);
   confab_channel_fail_plain (self);
@@ -569,6 +581,10 @@ confab_channel_get_property (GObject    *object,
 
     case PROP_PEER_PORT:
       g_value_set_uint (value, self->peer_port);
+      break;
+
+    case PROP_ENCRYPTED:
+      g_value_set_boolean (value, confab_channel_get_encrypted (self));
       break;
 
     default:
@@ -615,7 +631,63 @@ confab_channel_class_init (ConfabChannelClass *klass)
                        0, G_MAXUINT16, 0,
                        (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
-  g_object_class_install_properties (object_class, N_PROPS, properties);
+  /**
+   * ConfabChannel:encrypted:
+   *
+   * Whether a passphrase's key seals every datagram (confab_channel_set_key()).
+   */
+  properties[PROP_ENCRYPTED] =
+    g_param_spec_boolean ("encrypted", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_CHANNEL_PROPS, properties);
+
+  /**
+   * ConfabChannel::unreadable:
+   * @self: a #ConfabChannel
+   *
+   * A datagram from the peer's address could not be read: sealed under
+   * another passphrase, forged, sealed while no passphrase is set here, or
+   * unsealed while one is. Emitted per datagram; whoever tells the person
+   * limits how often.
+   */
+  confab_channel_signals[SIGNAL_UNREADABLE] =
+    g_signal_new ("unreadable",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 0);
+
+  /**
+   * ConfabChannel::own-epoch:
+   * @self: a #ConfabChannel
+   * @time: the epoch time this side seals under from now on
+   *
+   * Keep it: the next run's epoch must begin after it.
+   */
+  confab_channel_signals[SIGNAL_OWN_EPOCH] =
+    g_signal_new ("own-epoch",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_UINT64);
+
+  /**
+   * ConfabChannel::peer-epoch:
+   * @self: a #ConfabChannel
+   * @time: the newest epoch time of the peer accepted
+   *
+   * Keep it for the next run's confab_channel_set_key(): after a restart,
+   * that epoch and older ones are refused, so that nothing captured from
+   * them can be replayed.
+   */
+  confab_channel_signals[SIGNAL_PEER_EPOCH] =
+    g_signal_new ("peer-epoch",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_UINT64);
 
   /**
    * ConfabChannel::received:
@@ -845,7 +917,10 @@ confab_channel_set_peer (ConfabChannel *self,
 
   /* Only now, with the new peer in place: a handler of ::failed may retry. */
   if (changed)
-    confab_channel_peer_changed (self);
+    {
+      confab_channel_peer_changed (self);
+      confab_channel_crypto_peer_changed (self);
+    }
 
   confab_channel_release_held (self);
   confab_channel_flush_plain (self);

@@ -7,6 +7,7 @@
 
 #include <gio/gio.h>
 
+#include "confab-crypto.h"
 #include "confab-receiver.h"
 
 G_BEGIN_DECLS
@@ -28,6 +29,11 @@ typedef struct
   guint64             dropped_type;
   guint64             acks;                  /* ACKs received from the peer */
   guint64             pings;                 /* PINGs answered */
+  guint64             dropped_forged;        /* sealed under another key, or changed */
+  guint64             dropped_replayed;
+  guint64             dropped_stale;         /* from an epoch closed here */
+  guint64             dropped_unsealed;      /* not sealed while a key is set */
+  guint64             dropped_sealed;        /* sealed while no key is set */
   ConfabReceiverStats receiver;
 } ConfabChannelStats;
 
@@ -65,6 +71,11 @@ gboolean       confab_channel_send_message      (ConfabChannel        *self,
                                                  const char           *nick,
                                                  const char           *text,
                                                  GError              **error);
+void           confab_channel_set_key           (ConfabChannel        *self,
+                                                 ConfabKey            *key,
+                                                 ConfabEpoch           epoch,
+                                                 guint64               closed_until);
+gboolean       confab_channel_get_encrypted     (ConfabChannel        *self);
 void           confab_channel_set_give_up_time  (ConfabChannel        *self,
                                                  gint64                usec);
 void           confab_channel_ping_async        (ConfabChannel        *self,

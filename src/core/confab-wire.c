@@ -194,6 +194,7 @@ confab_wire_decode (const guint8       *data,
 
     case CONFAB_WIRE_TYPE_PING:
     case CONFAB_WIRE_TYPE_PONG:
+    case CONFAB_WIRE_TYPE_STALE:
       if (length != CONFAB_WIRE_PING_SIZE)
         return CONFAB_WIRE_MALFORMED;
       d.token = read_u64 (data + 8);
@@ -300,7 +301,7 @@ confab_wire_encode_ack (const ConfabWireAck *ack,
 
 /**
  * confab_wire_encode_ping:
- * @type: %CONFAB_WIRE_TYPE_PING or %CONFAB_WIRE_TYPE_PONG
+ * @type: %CONFAB_WIRE_TYPE_PING, %CONFAB_WIRE_TYPE_PONG or %CONFAB_WIRE_TYPE_STALE
  * @token: the pinger's token
  * @buffer: (out caller-allocates) (array length=size): where to write
  * @size: room in @buffer
@@ -313,7 +314,8 @@ confab_wire_encode_ping (ConfabWireType  type,
                          guint8         *buffer,
                          gsize           size)
 {
-  g_return_val_if_fail (type == CONFAB_WIRE_TYPE_PING || type == CONFAB_WIRE_TYPE_PONG, 0);
+  g_return_val_if_fail (type == CONFAB_WIRE_TYPE_PING || type == CONFAB_WIRE_TYPE_PONG ||
+                        type == CONFAB_WIRE_TYPE_STALE, 0);
   g_return_val_if_fail (buffer != NULL, 0);
 
   if (size < CONFAB_WIRE_PING_SIZE)

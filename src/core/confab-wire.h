@@ -33,6 +33,7 @@ typedef enum
   CONFAB_WIRE_TYPE_ACK     = 2,
   CONFAB_WIRE_TYPE_PING    = 3,
   CONFAB_WIRE_TYPE_PONG    = 4,
+  CONFAB_WIRE_TYPE_STALE   = 5,  /* sealed only: "your epoch is closed here" */
 } ConfabWireType;
 
 typedef enum
@@ -94,7 +95,7 @@ typedef struct
   union {
     ConfabWireMessage message;
     ConfabWireAck     ack;
-    guint64           token;  /* PING and PONG */
+    guint64           token;  /* PING and PONG; STALE: the closed epoch time */
   };
 } ConfabWireDatagram;
 
