@@ -9,70 +9,19 @@
 
 #include <glib/gi18n-lib.h>
 
-#include "confab-conversation.h"
-#include "confab-history.h"
+#include "confab-conversation-private.h"
 #include "confab-wire.h"
-
-/* Enough rows to fill a tall window, with some left to scroll. */
-#define HISTORY_PAGE 50
-
-struct _ConfabConversation
-{
-  GObject        parent_instance;
-
-  ConfabChannel *channel;
-  GPtrArray     *messages;
-  /* The list model shows the first @published messages. Incoming ones are
-   * published together once the main loop's batch is done, so a burst
-   * makes one ::items-changed rather than one per message.
-   */
-  guint          published;
-  guint          publish_id;
-  char          *nickname;
-  guint16        local_port;
-  GError        *bind_error;
-  gboolean       plain_text;
-
-  /* Messages on their way, by protocol id, for ::delivered and ::failed. */
-  GHashTable    *in_flight;
-
-  /* The store, while history is kept. The list holds the stored messages
-   * from @oldest_loaded on; older ones are read as the person scrolls up.
-   */
-  ConfabHistory *history;
-  char          *history_path;
-  gboolean       keep_history;
-  gint64         oldest_loaded;
-  gboolean       has_older;
-  GError        *history_problem;
-};
 
 static void list_model_iface_init (GListModelInterface *iface);
 
 G_DEFINE_FINAL_TYPE_WITH_CODE (ConfabConversation, confab_conversation, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL, list_model_iface_init))
 
-enum {
-  PROP_0,
-  PROP_NICKNAME,
-  PROP_PEER_HOST,
-  PROP_PEER_PORT,
-  PROP_LOCAL_PORT,
-  PROP_BIND_ERROR,
-  PROP_PLAIN_TEXT,
-  PROP_KEEP_HISTORY,
-  PROP_HISTORY_PROBLEM,
-  PROP_HAS_OLDER,
-  N_PROPS
-};
+GParamSpec *confab_conversation_properties[N_PROPS];
+guint confab_conversation_signals[N_SIGNALS];
 
-enum {
-  SEND_FAILED,
-  N_SIGNALS
-};
-
-static GParamSpec *properties[N_PROPS];
-static guint signals[N_SIGNALS];
+#define properties confab_conversation_properties
+#define signals confab_conversation_signals
 
 typedef struct
 {
@@ -587,6 +536,7 @@ confab_conversation_dispose (GObject *object)
   ConfabConversation *self = (ConfabConversation *)object;
 
   g_clear_handle_id (&self->publish_id, g_source_remove);
+  confab_conversation_crypto_dispose (self);
   if (self->history != NULL)
     g_signal_handlers_disconnect_by_data (self->history, self);
   g_clear_object (&self->history);
@@ -613,6 +563,7 @@ confab_conversation_finalize (GObject *object)
   g_clear_error (&self->bind_error);
   g_clear_error (&self->history_problem);
   g_clear_pointer (&self->history_path, g_free);
+  confab_conversation_crypto_finalize (self);
 
   G_OBJECT_CLASS (confab_conversation_parent_class)->finalize (object);
 }
@@ -661,6 +612,18 @@ confab_conversation_get_property (GObject    *object,
 
     case PROP_HAS_OLDER:
       g_value_set_boolean (value, self->has_older);
+      break;
+
+    case PROP_ENCRYPTED:
+      g_value_set_boolean (value, self->key != NULL);
+      break;
+
+    case PROP_DERIVING:
+      g_value_set_boolean (value, self->derive_cancellable != NULL);
+      break;
+
+    case PROP_SAFETY_CODE:
+      g_value_set_string (value, self->safety_code);
       break;
 
     default:
@@ -758,7 +721,53 @@ confab_conversation_class_init (ConfabConversationClass *klass)
                           FALSE,
                           (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
+  /**
+   * ConfabConversation:encrypted:
+   *
+   * Whether messages travel sealed under a shared passphrase. Bare text is
+   * then neither sent nor shown, whatever #ConfabConversation:plain-text says.
+   */
+  properties[PROP_ENCRYPTED] =
+    g_param_spec_boolean ("encrypted", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * ConfabConversation:deriving:
+   *
+   * Whether a passphrase's key is being derived (in a worker thread).
+   */
+  properties[PROP_DERIVING] =
+    g_param_spec_boolean ("deriving", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * ConfabConversation:safety-code:
+   *
+   * Twelve digits from the key, the same on both computers exactly when the
+   * passphrases match; %NULL without a passphrase.
+   */
+  properties[PROP_SAFETY_CODE] =
+    g_param_spec_string ("safety-code", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * ConfabConversation::unreadable:
+   * @host: the peer's host
+   *
+   * Datagrams from the peer could not be read: most likely the passphrases
+   * differ. Emitted at most once a minute.
+   */
+  signals[UNREADABLE] =
+    g_signal_new ("unreadable",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_STRING);
 
   /**
    * ConfabConversation::send-failed:
@@ -802,6 +811,7 @@ confab_conversation_init (ConfabConversation *self)
   g_signal_connect_object (self->channel, "failed",
                            G_CALLBACK (on_channel_failed), self,
                            G_CONNECT_SWAPPED);
+  confab_conversation_crypto_init (self);
 }
 
 ConfabConversation *
@@ -1037,6 +1047,13 @@ transmit_reliable (ConfabConversation *self,
   remember (self, message);
 }
 
+/* Bare text only to a plain-text peer, and never under a passphrase */
+static gboolean
+sends_plain (ConfabConversation *self)
+{
+  return self->plain_text && self->key == NULL;
+}
+
 /* Sends in the mode set now: a message that failed as plain text may be
  * retried through the protocol after the person changed the setting.
  */
@@ -1044,11 +1061,13 @@ static void
 confab_conversation_transmit (ConfabConversation *self,
                               ConfabMessage      *message)
 {
+  gboolean plain = sends_plain (self);
+
   confab_message_set_error (message, NULL);
   confab_message_set_state (message, CONFAB_MESSAGE_STATE_SENDING);
-  confab_message_set_plain (message, self->plain_text);
+  confab_message_set_plain (message, plain);
 
-  if (self->plain_text)
+  if (plain)
     transmit_plain (self, message);
   else
     transmit_reliable (self, message);
@@ -1079,8 +1098,8 @@ confab_conversation_send (ConfabConversation *self,
                                 text, NULL);
   confab_message_set_peer (message, confab_conversation_get_peer_host (self),
                            confab_conversation_get_peer_port (self));
-  confab_message_set_plain (message, self->plain_text);
-  if (!self->plain_text)
+  confab_message_set_plain (message, sends_plain (self));
+  if (!sends_plain (self))
     {
       guint64 origin, number;
 
@@ -1156,7 +1175,7 @@ confab_conversation_get_max_length (ConfabConversation *self)
 {
   g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), 0);
 
-  return self->plain_text ? CONFAB_PLAIN_MAX_LENGTH : CONFAB_WIRE_MAX_TEXT;
+  return sends_plain (self) ? CONFAB_PLAIN_MAX_LENGTH : CONFAB_WIRE_MAX_TEXT;
 }
 
 /**

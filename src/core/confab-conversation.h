@@ -56,5 +56,13 @@ gboolean            confab_conversation_get_has_older    (ConfabConversation  *s
 gboolean            confab_conversation_load_older       (ConfabConversation  *self);
 gboolean            confab_conversation_clear_history    (ConfabConversation  *self,
                                                           GError             **error);
+void                confab_conversation_set_passphrase   (ConfabConversation  *self,
+                                                          const char          *passphrase);
+gboolean            confab_conversation_get_encrypted    (ConfabConversation  *self);
+gboolean            confab_conversation_get_deriving     (ConfabConversation  *self);
+const char         *confab_conversation_get_safety_code  (ConfabConversation  *self);
+void                confab_conversation_set_crypto_state_path
+                                                         (ConfabConversation  *self,
+                                                          const char          *path);
 
 G_END_DECLS

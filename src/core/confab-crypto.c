@@ -536,3 +536,66 @@ confab_opener_open (ConfabOpener *self,
   *out_length = plain_length;
   return accept_counter (self, epoch, counter);
 }
+
+/* What a run keeps for the next (docs/protocol.md §8.4) */
+
+static char *
+peer_group (ConfabKey *key)
+{
+  g_autofree char *id = g_malloc (CONFAB_CRYPTO_KEY_ID_SIZE * 2 + 1);
+
+  sodium_bin2hex (id, CONFAB_CRYPTO_KEY_ID_SIZE * 2 + 1, key->id, sizeof key->id);
+  return g_strconcat ("peer-", id, NULL);
+}
+
+/**
+ * confab_crypto_state_load:
+ * @path: the state file; a missing or unreadable one is an empty state
+ * @own: (out): the last epoch time this side used, or 0
+ * @peer_closed: (out): the newest epoch time of the peer accepted under
+ *   @key, or 0
+ */
+void
+confab_crypto_state_load (const char *path,
+                          ConfabKey  *key,
+                          guint64    *own,
+                          guint64    *peer_closed)
+{
+  g_autoptr(GKeyFile) file = g_key_file_new ();
+  g_autofree char *group = peer_group (key);
+
+  *own = *peer_closed = 0;
+  if (!g_key_file_load_from_file (file, path, G_KEY_FILE_NONE, NULL))
+    return;
+
+  *own = g_key_file_get_uint64 (file, "own", "last-epoch", NULL);
+  *peer_closed = g_key_file_get_uint64 (file, group, "closed-until", NULL);
+}
+
+/**
+ * confab_crypto_state_save:
+ * @own: the epoch time this side seals under now, or 0 to leave it
+ * @peer_closed: the newest epoch time of the peer accepted, or 0 to leave it
+ *
+ * Returns: %FALSE if the file could not be written
+ */
+gboolean
+confab_crypto_state_save (const char  *path,
+                          ConfabKey   *key,
+                          guint64      own,
+                          guint64      peer_closed,
+                          GError     **error)
+{
+  g_autoptr(GKeyFile) file = g_key_file_new ();
+  g_autofree char *group = peer_group (key);
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  g_key_file_load_from_file (file, path, G_KEY_FILE_KEEP_COMMENTS, NULL);
+  if (own != 0)
+    g_key_file_set_uint64 (file, "own", "last-epoch", own);
+  if (peer_closed != 0)
+    g_key_file_set_uint64 (file, group, "closed-until", peer_closed);
+
+  g_mkdir_with_parents (dir, 0700);
+  return g_key_file_save_to_file (file, path, error);
+}

@@ -83,6 +83,16 @@ ConfabOpenResult  confab_opener_open              (ConfabOpener        *self,
                                                    gsize                size,
                                                    gsize               *out_length);
 
+void              confab_crypto_state_load        (const char          *path,
+                                                   ConfabKey           *key,
+                                                   guint64             *own,
+                                                   guint64             *peer_closed);
+gboolean          confab_crypto_state_save        (const char          *path,
+                                                   ConfabKey           *key,
+                                                   guint64              own,
+                                                   guint64              peer_closed,
+                                                   GError             **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ConfabKey, confab_key_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ConfabSealer, confab_sealer_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ConfabOpener, confab_opener_free)

@@ -1,0 +1,86 @@
+/* confab-conversation-private.h — what the files of ConfabConversation share
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include "confab-conversation.h"
+#include "confab-crypto.h"
+#include "confab-history.h"
+
+G_BEGIN_DECLS
+
+/* Enough rows to fill a tall window, with some left to scroll. */
+#define HISTORY_PAGE 50
+
+struct _ConfabConversation
+{
+  GObject        parent_instance;
+
+  ConfabChannel *channel;
+  GPtrArray     *messages;
+  /* The list model shows the first @published messages. Incoming ones are
+   * published together once the main loop's batch is done, so a burst
+   * makes one ::items-changed rather than one per message.
+   */
+  guint          published;
+  guint          publish_id;
+  char          *nickname;
+  guint16        local_port;
+  GError        *bind_error;
+  gboolean       plain_text;
+
+  /* Messages on their way, by protocol id, for ::delivered and ::failed. */
+  GHashTable    *in_flight;
+
+  /* The store, while history is kept. The list holds the stored messages
+   * from @oldest_loaded on; older ones are read as the person scrolls up.
+   */
+  ConfabHistory *history;
+  char          *history_path;
+  gboolean       keep_history;
+  gint64         oldest_loaded;
+  gboolean       has_older;
+  GError        *history_problem;
+
+  /* Encryption, in confab-conversation-crypto.c */
+  char          *crypto_state_path;
+  GCancellable  *derive_cancellable;
+  ConfabKey     *key;
+  char          *safety_code;
+  gint64         unreadable_reported_at;
+};
+
+enum {
+  PROP_0,
+  PROP_NICKNAME,
+  PROP_PEER_HOST,
+  PROP_PEER_PORT,
+  PROP_LOCAL_PORT,
+  PROP_BIND_ERROR,
+  PROP_PLAIN_TEXT,
+  PROP_KEEP_HISTORY,
+  PROP_HISTORY_PROBLEM,
+  PROP_HAS_OLDER,
+  PROP_ENCRYPTED,
+  PROP_DERIVING,
+  PROP_SAFETY_CODE,
+  N_PROPS
+};
+
+enum {
+  SEND_FAILED,
+  UNREADABLE,
+  N_SIGNALS
+};
+
+extern GParamSpec *confab_conversation_properties[N_PROPS];
+extern guint confab_conversation_signals[N_SIGNALS];
+
+/* confab-conversation-crypto.c */
+void confab_conversation_crypto_init     (ConfabConversation *self);
+void confab_conversation_crypto_dispose  (ConfabConversation *self);
+void confab_conversation_crypto_finalize (ConfabConversation *self);
+
+G_END_DECLS
