@@ -8,6 +8,7 @@
 #include <glib/gi18n.h>
 
 #include "confab-application.h"
+#include "confab-keyring.h"
 #include "confab-resources.h"
 #include "confab-preferences-window.h"
 #include "confab-window.h"
@@ -20,9 +21,24 @@ struct _ConfabApplication
 
   GSettings          *settings;
   ConfabConversation *conversation;
+
+  /* The shared passphrase, as in the keyring; kept here for this session
+   * only when there is no keyring to keep it in.
+   */
+  char               *passphrase;
+  gboolean            passphrase_session_only;
+  GCancellable       *keyring_cancellable;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabApplication, confab_application, ADW_TYPE_APPLICATION)
+
+enum {
+  PROP_0,
+  PROP_PASSPHRASE_SESSION_ONLY,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
 
 static const GOptionEntry option_entries[] = {
   { "version", 'v', 0, G_OPTION_ARG_NONE, NULL,
@@ -146,6 +162,122 @@ on_settings_changed (ConfabApplication *self,
 }
 
 static void
+forget_passphrase (ConfabApplication *self)
+{
+  if (self->passphrase != NULL)
+    memset (self->passphrase, 0, strlen (self->passphrase));
+  g_clear_pointer (&self->passphrase, g_free);
+}
+
+static void
+set_session_only (ConfabApplication *self,
+                  gboolean           session_only)
+{
+  if (self->passphrase_session_only == session_only)
+    return;
+
+  self->passphrase_session_only = session_only;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PASSPHRASE_SESSION_ONLY]);
+}
+
+static void
+lookup_cb (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(ConfabApplication) self = user_data;
+  g_autoptr(GError) error = NULL;
+  char *passphrase = confab_keyring_lookup_finish (result, &error);
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  if (error != NULL)
+    {
+      g_message ("No keyring: %s", error->message);
+      return;
+    }
+
+  /* One set in Preferences meanwhile wins. */
+  if (passphrase != NULL && self->passphrase == NULL)
+    {
+      self->passphrase = g_strdup (passphrase);
+      confab_conversation_set_passphrase (self->conversation, passphrase);
+    }
+
+  if (passphrase != NULL)
+    confab_keyring_free_secret (passphrase);
+}
+
+static void
+store_cb (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(ConfabApplication) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (confab_keyring_store_finish (result, &error))
+    {
+      set_session_only (self, FALSE);
+      return;
+    }
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  g_message ("The passphrase is kept for this session only: %s", error->message);
+  set_session_only (self, self->passphrase != NULL);
+}
+
+/**
+ * confab_application_set_passphrase:
+ * @passphrase: (nullable): the shared passphrase; %NULL or "" for none
+ *
+ * Encrypts the conversation with it and keeps it in the keyring, or for
+ * this session only when there is none (#ConfabApplication:passphrase-session-only).
+ */
+void
+confab_application_set_passphrase (ConfabApplication *self,
+                                   const char        *passphrase)
+{
+  g_return_if_fail (CONFAB_IS_APPLICATION (self));
+
+  if (passphrase != NULL && passphrase[0] == '\0')
+    passphrase = NULL;
+
+  forget_passphrase (self);
+  self->passphrase = g_strdup (passphrase);
+  confab_conversation_set_passphrase (self->conversation, passphrase);
+  if (passphrase == NULL)
+    set_session_only (self, FALSE);
+
+  confab_keyring_store_async (passphrase, self->keyring_cancellable, store_cb,
+                              g_object_ref (self));
+}
+
+/**
+ * confab_application_get_passphrase:
+ *
+ * Returns: (nullable): the shared passphrase in use
+ */
+const char *
+confab_application_get_passphrase (ConfabApplication *self)
+{
+  g_return_val_if_fail (CONFAB_IS_APPLICATION (self), NULL);
+
+  return self->passphrase;
+}
+
+gboolean
+confab_application_get_passphrase_session_only (ConfabApplication *self)
+{
+  g_return_val_if_fail (CONFAB_IS_APPLICATION (self), FALSE);
+
+  return self->passphrase_session_only;
+}
+
+static void
 confab_application_startup (GApplication *application)
 {
   ConfabApplication *self = CONFAB_APPLICATION (application);
@@ -168,6 +300,9 @@ confab_application_startup (GApplication *application)
   g_settings_bind (self->settings, "keep-history", self->conversation, "keep-history",
                    G_SETTINGS_BIND_GET);
 
+  self->keyring_cancellable = g_cancellable_new ();
+  confab_keyring_lookup_async (self->keyring_cancellable, lookup_cb, g_object_ref (self));
+
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit",
                                          (const char *[]) { "<Control>q", NULL });
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.preferences",
@@ -181,6 +316,7 @@ confab_application_shutdown (GApplication *application)
 {
   ConfabApplication *self = CONFAB_APPLICATION (application);
 
+  g_cancellable_cancel (self->keyring_cancellable);
   g_clear_object (&self->conversation);
 
   G_APPLICATION_CLASS (confab_application_parent_class)->shutdown (application);
@@ -199,7 +335,10 @@ confab_application_activate (GApplication *application)
   if (confab_conversation_get_history_path (self->conversation) == NULL)
     {
       g_autofree char *path = confab_history_default_path ();
+      g_autofree char *state = g_build_filename (g_get_user_data_dir (), "confab",
+                                                 "crypto-state.ini", NULL);
 
+      confab_conversation_set_crypto_state_path (self->conversation, state);
       confab_conversation_set_history_path (self->conversation, path);
     }
 
@@ -271,10 +410,33 @@ confab_application_dispose (GObject *object)
 {
   ConfabApplication *self = (ConfabApplication *)object;
 
+  if (self->keyring_cancellable != NULL)
+    g_cancellable_cancel (self->keyring_cancellable);
+  g_clear_object (&self->keyring_cancellable);
   g_clear_object (&self->conversation);
   g_clear_object (&self->settings);
+  forget_passphrase (self);
 
   G_OBJECT_CLASS (confab_application_parent_class)->dispose (object);
+}
+
+static void
+confab_application_get_property (GObject    *object,
+                                 guint       prop_id,
+                                 GValue     *value,
+                                 GParamSpec *pspec)
+{
+  ConfabApplication *self = CONFAB_APPLICATION (object);
+
+  switch (prop_id)
+    {
+    case PROP_PASSPHRASE_SESSION_ONLY:
+      g_value_set_boolean (value, self->passphrase_session_only);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
 static void
@@ -284,6 +446,20 @@ confab_application_class_init (ConfabApplicationClass *klass)
   GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
 
   object_class->dispose = confab_application_dispose;
+  object_class->get_property = confab_application_get_property;
+
+  /**
+   * ConfabApplication:passphrase-session-only:
+   *
+   * A passphrase is set but could not be kept in a keyring: it is forgotten
+   * when Confab closes.
+   */
+  properties[PROP_PASSPHRASE_SESSION_ONLY] =
+    g_param_spec_boolean ("passphrase-session-only", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 
   app_class->startup = confab_application_startup;
   app_class->shutdown = confab_application_shutdown;

@@ -19,6 +19,11 @@ ConfabApplication  *confab_application_new              (void);
 GSettings          *confab_application_get_settings     (ConfabApplication *self);
 ConfabConversation *confab_application_get_conversation (ConfabApplication *self);
 void                confab_application_show_preferences (ConfabApplication *self);
+void                confab_application_set_passphrase   (ConfabApplication *self,
+                                                         const char        *passphrase);
+const char         *confab_application_get_passphrase   (ConfabApplication *self);
+gboolean            confab_application_get_passphrase_session_only
+                                                        (ConfabApplication *self);
 gboolean            confab_parse_peer                   (const char        *text,
                                                          guint16            default_port,
                                                          char             **host,

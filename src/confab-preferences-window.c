@@ -26,6 +26,10 @@ struct _ConfabPreferencesWindow
   AdwEntryRow          *local_port_row;
   AdwActionRow         *plain_text_row;
   GtkSwitch            *plain_text_switch;
+  AdwPreferencesGroup  *privacy_group;
+  AdwPasswordEntryRow  *passphrase_row;
+  AdwActionRow         *safety_code_row;
+  GtkSpinner           *deriving_spinner;
   AdwPreferencesGroup  *history_group;
   GtkSwitch            *keep_history_switch;
   AdwActionRow         *test_row;
@@ -45,19 +49,33 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
+static void update_privacy (ConfabPreferencesWindow *self);
+
 ConfabPreferencesWindow *
 confab_preferences_window_new (ConfabApplication *application,
                                GtkWindow         *parent)
 {
+  ConfabPreferencesWindow *self;
+
   g_return_val_if_fail (CONFAB_IS_APPLICATION (application), NULL);
   g_return_val_if_fail (parent == NULL || GTK_IS_WINDOW (parent), NULL);
 
-  return g_object_new (CONFAB_TYPE_PREFERENCES_WINDOW,
+  self = g_object_new (CONFAB_TYPE_PREFERENCES_WINDOW,
                        "application", application,
                        "settings", confab_application_get_settings (application),
                        "conversation", confab_application_get_conversation (application),
                        "transient-for", parent,
                        NULL);
+
+  /* The application is set only after construction. */
+  g_signal_connect_object (application, "notify::passphrase-session-only",
+                           G_CALLBACK (update_privacy), self, G_CONNECT_SWAPPED);
+  if (confab_application_get_passphrase (application) != NULL)
+    gtk_editable_set_text (GTK_EDITABLE (self->passphrase_row),
+                           confab_application_get_passphrase (application));
+  update_privacy (self);
+
+  return self;
 }
 
 static const char *
@@ -300,11 +318,62 @@ update_peer_description (ConfabPreferencesWindow *self)
   adw_preferences_group_set_description (self->peer_group, text);
 }
 
-/* A plain-text peer cannot answer, and a ping would print junk at its end. */
+static ConfabApplication *
+get_application (ConfabPreferencesWindow *self)
+{
+  return CONFAB_APPLICATION (gtk_window_get_application (GTK_WINDOW (self)));
+}
+
+static void
+on_passphrase_apply (ConfabPreferencesWindow *self,
+                     AdwPasswordEntryRow     *row)
+{
+  confab_application_set_passphrase (get_application (self),
+                                     gtk_editable_get_text (GTK_EDITABLE (row)));
+}
+
+/* The safety code to compare aloud, and where the passphrase is kept */
+static void
+update_privacy (ConfabPreferencesWindow *self)
+{
+  ConfabApplication *application = get_application (self);
+  const char *code = confab_conversation_get_safety_code (self->conversation);
+  gboolean deriving = confab_conversation_get_deriving (self->conversation);
+  g_autofree char *subtitle = NULL;
+
+  gtk_spinner_set_spinning (self->deriving_spinner, deriving);
+  gtk_widget_set_visible (GTK_WIDGET (self->deriving_spinner), deriving);
+
+  if (deriving)
+    subtitle = g_strdup (_("Deriving the key…"));
+  else if (code == NULL)
+    subtitle = g_strdup (_("Set a passphrase to see the code to compare with your peer"));
+  else if (application != NULL && confab_application_get_passphrase_session_only (application))
+    /* Translators: %s is a safety code like "4821 0397 5512" */
+    subtitle = g_strdup_printf (_("%s — the same on both computers when the passphrases match. "
+                                  "No keyring is available: the passphrase is kept until "
+                                  "Confab closes."), code);
+  else
+    subtitle = g_strdup_printf (_("%s — the same on both computers when the passphrases match"),
+                                code);
+
+  adw_action_row_set_subtitle (self->safety_code_row, subtitle);
+}
+
+/* A plain-text peer cannot answer, and a ping would print junk at its end.
+ * Under a passphrase, bare text is off: it could not be authenticated.
+ */
 static void
 update_test_row (ConfabPreferencesWindow *self)
 {
-  gboolean plain = g_settings_get_boolean (self->settings, "plain-text");
+  gboolean encrypted = confab_conversation_get_encrypted (self->conversation);
+  gboolean plain = g_settings_get_boolean (self->settings, "plain-text") && !encrypted;
+
+  gtk_widget_set_sensitive (GTK_WIDGET (self->plain_text_row), !encrypted);
+  adw_action_row_set_subtitle (self->plain_text_row,
+                               encrypted
+                               ? _("Off while a passphrase is set: bare text cannot be authenticated")
+                               : _("Send bare text, without delivery receipts or resending"));
 
   gtk_widget_set_sensitive (GTK_WIDGET (self->test_row), !plain);
   if (plain)
@@ -353,7 +422,15 @@ confab_preferences_window_constructed (GObject *object)
   update_history_description (self);
   g_signal_connect_object (self->settings, "changed::plain-text",
                            G_CALLBACK (update_test_row), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "notify::encrypted",
+                           G_CALLBACK (update_test_row), self, G_CONNECT_SWAPPED);
   update_test_row (self);
+
+  g_signal_connect_object (self->conversation, "notify::safety-code",
+                           G_CALLBACK (update_privacy), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "notify::deriving",
+                           G_CALLBACK (update_privacy), self, G_CONNECT_SWAPPED);
+  update_privacy (self);
 
   g_signal_connect_object (self->conversation, "notify::peer-host",
                            G_CALLBACK (update_peer_description), self, G_CONNECT_SWAPPED);
@@ -469,7 +546,12 @@ confab_preferences_window_class_init (ConfabPreferencesWindowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_port_apply);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, plain_text_row);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, plain_text_switch);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, privacy_group);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, passphrase_row);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, safety_code_row);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, deriving_spinner);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, history_group);
+  gtk_widget_class_bind_template_callback (widget_class, on_passphrase_apply);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow,
                                         keep_history_switch);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, test_row);

@@ -19,6 +19,7 @@ struct _ConfabWindow
   /* Template widgets */
   AdwToastOverlay      *toast_overlay;
   AdwWindowTitle       *window_title;
+  GtkImage             *encrypted_icon;
   GtkRevealer          *bind_error_revealer;
   GtkLabel             *bind_error_label;
   GtkStack             *stack;
@@ -504,6 +505,22 @@ on_first_map (ConfabWindow *self)
                    g_object_ref (self), g_object_unref);
 }
 
+/* The conversation already limits this to once a minute. */
+static void
+on_unreadable (ConfabWindow       *self,
+               const char         *host,
+               ConfabConversation *conversation)
+{
+  g_autofree char *text =
+    /* Translators: %s is the peer's address */
+    g_strdup_printf (_("Messages from %s could not be read. Check that you both use the same "
+                       "passphrase."), host);
+  AdwToast *toast = toast_new (text);
+
+  adw_toast_set_timeout (toast, 10);
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+}
+
 static void
 on_row_retry (ConfabWindow     *self,
               ConfabMessageRow *row)
@@ -572,6 +589,12 @@ confab_window_constructed (GObject *object)
                            G_CALLBACK (update_bind_error), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->conversation, "notify::plain-text",
                            G_CALLBACK (update_send_action), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "notify::encrypted",
+                           G_CALLBACK (update_send_action), self, G_CONNECT_SWAPPED);
+  g_object_bind_property (self->conversation, "encrypted", self->encrypted_icon, "visible",
+                          G_BINDING_SYNC_CREATE);
+  g_signal_connect_object (self->conversation, "unreadable",
+                           G_CALLBACK (on_unreadable), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->conversation, "send-failed",
                            G_CALLBACK (on_send_failed), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->conversation, "notify::history-problem",
@@ -663,6 +686,7 @@ confab_window_class_init (ConfabWindowClass *klass)
                                                "/io/github/confab/Confab/confab-window.ui");
   gtk_widget_class_bind_template_child (widget_class, ConfabWindow, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, ConfabWindow, window_title);
+  gtk_widget_class_bind_template_child (widget_class, ConfabWindow, encrypted_icon);
   gtk_widget_class_bind_template_child (widget_class, ConfabWindow, bind_error_revealer);
   gtk_widget_class_bind_template_child (widget_class, ConfabWindow, bind_error_label);
   gtk_widget_class_bind_template_child (widget_class, ConfabWindow, stack);

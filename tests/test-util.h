@@ -5,7 +5,7 @@
 
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -16,6 +16,21 @@ gboolean  test_wait_until    (TestCondition  condition,
                               guint          seconds);
 char     *test_make_tmpdir   (const char    *name);
 void      test_remove_tree   (const char    *path);
+
+/* A private session bus that can start no service by itself, in a scratch
+ * home (HOME and the XDG folders point into it); optionally with a
+ * gnome-keyring-daemon whose login keyring is made and unlocked. The
+ * process's session bus is a singleton: start one before any bus use.
+ */
+typedef struct
+{
+  char        *home;
+  GSubprocess *bus;
+} TestSession;
+
+void      test_session_start          (TestSession   *session);
+void      test_session_start_keyring  (TestSession   *session);
+void      test_session_stop           (TestSession   *session);
 
 /* Fails the test, rather than hanging, when @condition does not come true. */
 #define TEST_WAIT_UNTIL(condition, data) \

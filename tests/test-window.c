@@ -962,6 +962,64 @@ test_window_toast_escapes_markup (Fixture       *fixture,
   run_for (300);
 }
 
+static gboolean
+conversation_encrypted (gpointer data)
+{
+  return confab_conversation_get_encrypted (data);
+}
+
+static gboolean
+label_contains (gpointer data)
+{
+  gpointer *args = data;
+  const char *subtitle = adw_action_row_get_subtitle (args[0]);
+
+  return subtitle != NULL && strstr (subtitle, args[1]) != NULL;
+}
+
+/* A passphrase set in Preferences: the key is derived without freezing the
+ * window, the lock shows, the safety code is there to compare, plain text
+ * is off, and with no keyring Preferences says the passphrase is kept for
+ * this session only. Bare text from the peer is then not shown, and the
+ * person is told why.
+ */
+static void
+test_window_passphrase (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  ConfabPreferencesWindow *prefs = open_preferences (fixture);
+  GtkWidget *passphrase_row = template_child (prefs, CONFAB_TYPE_PREFERENCES_WINDOW,
+                                              "passphrase_row");
+  AdwActionRow *code_row = template_child (prefs, CONFAB_TYPE_PREFERENCES_WINDOW,
+                                           "safety_code_row");
+  GtkWidget *plain_row = template_child (prefs, CONFAB_TYPE_PREFERENCES_WINDOW,
+                                         "plain_text_row");
+  GtkWidget *lock = template_child (fixture->window, CONFAB_TYPE_WINDOW, "encrypted_icon");
+  GtkWidget *overlay = template_child (fixture->window, CONFAB_TYPE_WINDOW, "toast_overlay");
+  gpointer keyring_args[] = { code_row, (gpointer)"No keyring is available" };
+  gpointer code_args[] = { code_row, NULL };
+
+  g_assert_false (gtk_widget_get_visible (lock));
+  gtk_editable_set_text (GTK_EDITABLE (passphrase_row), "blue tractor at noon");
+  g_signal_emit_by_name (passphrase_row, "apply");
+  g_assert_true (confab_conversation_get_deriving (conversation));
+
+  wait_until (conversation_encrypted, conversation);
+  g_assert_true (gtk_widget_get_visible (lock));
+  code_args[1] = (gpointer)confab_conversation_get_safety_code (conversation);
+  wait_until (label_contains, code_args);
+  wait_until (label_contains, keyring_args);
+  g_assert_false (gtk_widget_get_sensitive (plain_row));
+  g_assert_cmpstr (confab_application_get_passphrase (fixture->app), ==, "blue tractor at noon");
+
+  gtk_window_destroy (GTK_WINDOW (prefs));
+  send_from_peer (fixture, "bare text", confab_conversation_get_local_port (conversation));
+  wait_until (toast_shown, overlay);
+  run_for (200);
+  g_assert_null (find_row (GTK_WIDGET (fixture->window), "bare text"));
+}
+
 static void
 test_parse_peer (void)
 {
@@ -1008,10 +1066,14 @@ run_isolated (gconstpointer data)
   if (g_test_subprocess ())
     {
       Fixture fixture = { 0 };
+      TestSession session = { 0 };
 
+      /* A bus of its own, with no keyring on it */
+      test_session_start (&session);
       fixture_setup (&fixture, NULL);
       ((FixtureFunc)data) (&fixture, NULL);
       fixture_teardown (&fixture, NULL);
+      test_session_stop (&session);
       return;
     }
 
@@ -1056,6 +1118,7 @@ main (int   argc,
   ADD ("history-damaged", test_window_history_damaged);
   ADD ("keep-history-switch", test_window_keep_history_switch);
   ADD ("toast-escapes-markup", test_window_toast_escapes_markup);
+  ADD ("passphrase", test_window_passphrase);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
 
