@@ -2,7 +2,7 @@
  *
  * With a key set, every Confab datagram leaves sealed and only sealed ones
  * from the peer are read; bare text is neither sent nor shown, since it
- * cannot be authenticated. docs/protocol.md §8 is the design.
+ * cannot be authenticated. docs/protocol.md §11 is the design.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */

@@ -24,7 +24,7 @@ G_STATIC_ASSERT (CONFAB_CRYPTO_HEADER_SIZE - 8 ==
 static const guint8 sealed_magic[4] = { 0xFF, 'C', 'F', 'S' };
 
 /* Both sides must derive the same key from the passphrase alone, so the
- * salt is a constant of the protocol (docs/protocol.md §8.1).
+ * salt is a constant of the protocol (docs/protocol.md §11.1).
  */
 static const char salt_source[] = "io.github.confab.Confab passphrase salt v1";
 
@@ -537,7 +537,7 @@ confab_opener_open (ConfabOpener *self,
   return accept_counter (self, epoch, counter);
 }
 
-/* What a run keeps for the next (docs/protocol.md §8.4) */
+/* What a run keeps for the next (docs/protocol.md §11.4) */
 
 static char *
 peer_group (ConfabKey *key)

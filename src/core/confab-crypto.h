@@ -1,6 +1,6 @@
 /* confab-crypto.h — passphrase -> key, seal/open datagrams (libsodium)
  *
- * The format and the threat model are docs/protocol.md §8. A sealed
+ * The format and the threat model are docs/protocol.md §11. A sealed
  * datagram wraps one Confab datagram: a 32-byte header that is also the
  * nonce's source and the associated data, then the inner datagram encrypted
  * with XChaCha20-Poly1305 and its 16-byte tag.
