@@ -1,4 +1,4 @@
-/* fuzz-wire.c — libFuzzer target for the datagram decoder, encoder and splitter
+/* fuzz-wire.c — libFuzzer target for the datagram decoder, encoder and splitter, and the open path
  *
  * Each input is copied to the end of a page that is followed by an
  * inaccessible one, so that reading past its end faults even inside GLib
@@ -10,11 +10,17 @@
  * is valid UTF-8 is also cut by confab_wire_split(), whose fragments are
  * checked, and given to confab_wire_clamp_nick().
  *
+ * Each input is also opened as a sealed datagram (confab-crypto) under a
+ * fixed key by a fresh opener, and what opens is decoded as above; and the
+ * input is sealed, opened again (it must come back the same) and, with one
+ * byte changed, must not open.
+ *
  * Fuzzing (clang with compiler-rt: `apt-get install clang libclang-rt-14-dev`):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *     -Isrc/core $(pkg-config --cflags glib-2.0) \
- *     src/core/confab-wire.c tests/fuzz-wire.c $(pkg-config --libs glib-2.0) \
+ *     -Isrc/core $(pkg-config --cflags gio-2.0 libsodium) \
+ *     src/core/confab-wire.c src/core/confab-crypto.c tests/fuzz-wire.c \
+ *     $(pkg-config --libs gio-2.0 libsodium) \
  *     -o /tmp/fuzz-wire
  *   cp -r tests/fuzz-corpus/wire /tmp/wire-corpus
  *   /tmp/fuzz-wire -max_len=1300 -max_total_time=600 /tmp/wire-corpus
@@ -41,6 +47,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "confab-crypto.h"
 #include "confab-wire.h"
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);
@@ -259,6 +266,57 @@ check_text (const guint8 *data,
     fail ("clamp_nick gave a wrong length");
 }
 
+/* The key the sealed seeds of the corpus were made with */
+#define FUZZ_PASSPHRASE "confab fuzz corpus"
+#define FUZZ_EPOCH_TIME G_GUINT64_CONSTANT (1795000000000000)
+
+static ConfabKey *fuzz_key;
+
+static void
+check_sealed (const guint8 *data,
+              gsize         size)
+{
+  g_autoptr(ConfabOpener) opener = confab_opener_new (fuzz_key, 0);
+  g_autoptr(ConfabSealer) sealer = NULL;
+  guint8 inner[CONFAB_WIRE_MAX_DATAGRAM];
+  guint8 sealed[CONFAB_WIRE_MAX_DATAGRAM];
+  gsize inner_length = 0;
+  gsize sealed_length;
+  ConfabEpoch epoch = { FUZZ_EPOCH_TIME, 1 };
+
+  if (confab_opener_open (opener, data, size, inner, sizeof inner, &inner_length) ==
+      CONFAB_OPEN_OK)
+    {
+      if (inner_length + CONFAB_CRYPTO_OVERHEAD != size)
+        fail ("opened to the wrong length");
+      check_datagram (inner, inner_length);
+    }
+
+  if (size == 0 || size > CONFAB_WIRE_MAX_DATAGRAM - CONFAB_CRYPTO_OVERHEAD)
+    return;
+
+  /* What is sealed opens to itself, once; changed anywhere, it does not. */
+  sealer = confab_sealer_new (fuzz_key, epoch);
+  sealed_length = confab_sealer_seal (sealer, data, size, sealed, sizeof sealed);
+  g_clear_pointer (&opener, confab_opener_free);
+  opener = confab_opener_new (fuzz_key, 0);
+  if (sealed_length != size + CONFAB_CRYPTO_OVERHEAD
+      || confab_opener_open (opener, sealed, sealed_length, inner, sizeof inner,
+                             &inner_length) != CONFAB_OPEN_OK
+      || inner_length != size || memcmp (inner, data, size) != 0)
+    fail ("a sealed datagram did not open to itself");
+  if (confab_opener_open (opener, sealed, sealed_length, inner, sizeof inner,
+                          &inner_length) == CONFAB_OPEN_OK)
+    fail ("a sealed datagram opened twice");
+
+  sealed[data[0] % sealed_length] ^= 0x01 | data[size - 1];
+  g_clear_pointer (&opener, confab_opener_free);
+  opener = confab_opener_new (fuzz_key, 0);
+  if (confab_opener_open (opener, sealed, sealed_length, inner, sizeof inner,
+                          &inner_length) == CONFAB_OPEN_OK)
+    fail ("a changed sealed datagram opened");
+}
+
 int
 LLVMFuzzerInitialize (int    *argc,
                       char ***argv)
@@ -277,6 +335,10 @@ LLVMFuzzerInitialize (int    *argc,
     fail ("cannot set up the guard page");
   guard_page = map;
   guard_size = (gsize) page;
+
+  fuzz_key = confab_key_derive (FUZZ_PASSPHRASE, NULL);
+  if (fuzz_key == NULL)
+    fail ("cannot derive the fuzzing key");
   return 0;
 }
 
@@ -296,6 +358,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
 
   check_datagram (input, size);
   check_text (input, size);
+  check_sealed (input, size);
   return 0;
 }
 
