@@ -240,6 +240,46 @@ test_restarts (Fixture       *fixture,
   g_assert_finalize_object (b);
 }
 
+static guint64
+kept_own_epoch (const char *path)
+{
+  g_autoptr(GKeyFile) file = g_key_file_new ();
+
+  g_assert_true (g_key_file_load_from_file (file, path, G_KEY_FILE_NONE, NULL));
+  return g_key_file_get_uint64 (file, "own", "last-epoch", NULL);
+}
+
+/* A run's epoch comes after the last one kept, even when the clock is
+ * behind it (set back, or another machine's): nonces cannot repeat.
+ */
+static void
+test_epoch_after_last_run (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autofree char *state = g_build_filename (fixture->dir, "a", "crypto-state.ini", NULL);
+  g_autofree char *dir = g_path_get_dirname (state);
+  guint64 future = (guint64)g_get_real_time () + (guint64)3600 * G_USEC_PER_SEC;
+  g_autofree char *contents = g_strdup_printf ("[own]\nlast-epoch=%" G_GUINT64_FORMAT "\n",
+                                               future);
+  ConfabConversation *a = NULL;
+  guint64 first;
+
+  g_mkdir_with_parents (dir, 0700);
+  g_assert_true (g_file_set_contents (state, contents, -1, NULL));
+
+  a = conversation_new (fixture, "a", 0);
+  set_passphrase_and_wait (a, "blue tractor at noon");
+  first = kept_own_epoch (state);
+  g_assert_cmpuint (first, ==, future + 1);
+  g_assert_finalize_object (a);
+
+  /* And the next run after that */
+  a = conversation_new (fixture, "a", 0);
+  set_passphrase_and_wait (a, "blue tractor at noon");
+  g_assert_cmpuint (kept_own_epoch (state), ==, first + 1);
+  g_assert_finalize_object (a);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -254,6 +294,7 @@ main (int   argc,
   ADD ("mismatch-reported-once", test_mismatch_reported_once);
   ADD ("plain-not-shown", test_plain_not_shown);
   ADD ("restarts", test_restarts);
+  ADD ("epoch-after-last-run", test_epoch_after_last_run);
 
 #undef ADD
 
