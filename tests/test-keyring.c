@@ -99,7 +99,10 @@ keyring_round_trip (void)
 
   /* Replaced, not added */
   store (&r, "red tractor");
+  g_assert_no_error (r.error);
+  g_assert_true (r.ok);
   lookup (&r);
+  g_assert_no_error (r.error);
   g_assert_cmpstr (r.passphrase, ==, "red tractor");
 
   /* An empty passphrase deletes the item. */

@@ -5,6 +5,9 @@
 
 #include "config.h"
 
+#include <signal.h>
+#include <sys/prctl.h>
+
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
@@ -77,6 +80,12 @@ test_remove_tree (const char *path)
 
 /* A private D-Bus session */
 
+static void
+die_with_parent (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
 static const char bus_config[] =
   "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
   " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
@@ -93,9 +102,10 @@ test_session_start (TestSession *session)
   g_autofree char *cache = NULL;
   g_autofree char *address = NULL;
   g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GError) error = NULL;
 
-  session->home = test_make_tmpdir ("keyring");
+  session->home = test_make_tmpdir ("session");
   cache = g_build_filename (session->home, ".cache", NULL);
   g_mkdir_with_parents (cache, 0700);
   g_setenv ("HOME", session->home, TRUE);
@@ -107,9 +117,15 @@ test_session_start (TestSession *session)
   config_path = g_build_filename (session->home, "bus.conf", NULL);
   g_assert_true (g_file_set_contents (config_path, config, -1, NULL));
 
-  session->bus = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, "dbus-daemon",
-                                   "--config-file", config_path, "--nofork",
-                                   "--print-address=1", NULL);
+  /* Not holding the test's stderr, and gone with the test even if it fails:
+   * a test runner waits for both.
+   */
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  session->bus = g_subprocess_launcher_spawn (launcher, &error, "dbus-daemon",
+                                              "--config-file", config_path, "--nofork",
+                                              "--print-address=1", NULL);
   g_assert_no_error (error);
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (session->bus));
   address = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
@@ -144,10 +160,15 @@ void
 test_session_start_keyring (TestSession *session)
 {
   g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                               G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_autoptr(GSubprocess) daemon = NULL;
   g_autoptr(GError) error = NULL;
 
+  /* G_DEBUG=fatal-warnings is for Confab: gnome-keyring-daemon warns when
+   * it replaces an item, and would abort.
+   */
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
   daemon = g_subprocess_launcher_spawn (launcher, &error, "gnome-keyring-daemon", "--unlock",
                                         "--components=secrets", "--daemonize", NULL);
   g_assert_no_error (error);
