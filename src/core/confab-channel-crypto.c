@@ -26,7 +26,10 @@ unreadable (ConfabChannel *self)
   g_signal_emit (self, confab_channel_signals[SIGNAL_UNREADABLE], 0);
 }
 
-/* The peer's epoch is closed here: tell it, so that it begins a new one. */
+/* The peer's epoch is closed here: tell it, so that it begins a new one.
+ * Once one of its epochs is accepted, a stale datagram is a leftover of an
+ * earlier run (or a replay), and its current run needs no notice.
+ */
 static void
 send_stale_notice (ConfabChannel *self)
 {
@@ -34,6 +37,9 @@ send_stale_notice (ConfabChannel *self)
   gint64 now = g_get_monotonic_time ();
   g_autoptr(GError) error = NULL;
   gsize length;
+
+  if (confab_opener_has_epoch (self->opener))
+    return;
 
   if (self->stale_notice_at != 0 && now - self->stale_notice_at < STALE_NOTICE_INTERVAL)
     return;

@@ -419,6 +419,19 @@ confab_opener_get_newest (ConfabOpener *self)
   return self->has_epoch ? self->epoch.time : self->closed_until;
 }
 
+/**
+ * confab_opener_has_epoch:
+ *
+ * Returns: %TRUE once an epoch of the peer has been accepted
+ */
+gboolean
+confab_opener_has_epoch (ConfabOpener *self)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+
+  return self->has_epoch;
+}
+
 static void
 window_shift (ConfabOpener *self,
               guint64       by)

@@ -76,6 +76,7 @@ ConfabOpener     *confab_opener_new               (ConfabKey           *key,
                                                    guint64              closed_until);
 void              confab_opener_free              (ConfabOpener        *self);
 guint64           confab_opener_get_newest        (ConfabOpener        *self);
+gboolean          confab_opener_has_epoch         (ConfabOpener        *self);
 ConfabOpenResult  confab_opener_open              (ConfabOpener        *self,
                                                    const guint8        *data,
                                                    gsize                length,
