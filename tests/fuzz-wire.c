@@ -276,7 +276,7 @@ static void
 check_sealed (const guint8 *data,
               gsize         size)
 {
-  g_autoptr(ConfabOpener) opener = confab_opener_new (fuzz_key, 0);
+  g_autoptr(ConfabOpener) opener = confab_opener_new (fuzz_key, 0, 0);
   g_autoptr(ConfabSealer) sealer = NULL;
   guint8 inner[CONFAB_WIRE_MAX_DATAGRAM];
   guint8 sealed[CONFAB_WIRE_MAX_DATAGRAM];
@@ -299,7 +299,7 @@ check_sealed (const guint8 *data,
   sealer = confab_sealer_new (fuzz_key, epoch);
   sealed_length = confab_sealer_seal (sealer, data, size, sealed, sizeof sealed);
   g_clear_pointer (&opener, confab_opener_free);
-  opener = confab_opener_new (fuzz_key, 0);
+  opener = confab_opener_new (fuzz_key, 0, 0);
   if (sealed_length != size + CONFAB_CRYPTO_OVERHEAD
       || confab_opener_open (opener, sealed, sealed_length, inner, sizeof inner,
                              &inner_length) != CONFAB_OPEN_OK
@@ -311,7 +311,7 @@ check_sealed (const guint8 *data,
 
   sealed[data[0] % sealed_length] ^= 0x01 | data[size - 1];
   g_clear_pointer (&opener, confab_opener_free);
-  opener = confab_opener_new (fuzz_key, 0);
+  opener = confab_opener_new (fuzz_key, 0, 0);
   if (confab_opener_open (opener, sealed, sealed_length, inner, sizeof inner,
                           &inner_length) == CONFAB_OPEN_OK)
     fail ("a changed sealed datagram opened");

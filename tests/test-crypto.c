@@ -9,6 +9,9 @@
 #include "confab-wire.h"
 #include "test-util.h"
 
+/* This side's id in the openers of these tests */
+#define OWN_ID G_GUINT64_CONSTANT (0x0123456789abcdef)
+
 /* Deriving costs ~0.1 s and 64 MiB: the tests share two keys. */
 static ConfabKey *key_a;
 static ConfabKey *key_b;
@@ -88,7 +91,7 @@ static void
 test_round_trip (void)
 {
   g_autoptr(ConfabSealer) sealer = confab_sealer_new (key_a, epoch (1000, 7));
-  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, 0);
+  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, OWN_ID, 0);
   guint8 sealed[CONFAB_WIRE_MAX_DATAGRAM];
   guint8 big[CONFAB_WIRE_MAX_DATAGRAM - CONFAB_CRYPTO_OVERHEAD];
   guint8 out[CONFAB_WIRE_MAX_DATAGRAM];
@@ -121,13 +124,32 @@ static void
 test_other_key_forged (void)
 {
   g_autoptr(ConfabSealer) sealer = confab_sealer_new (key_b, epoch (1000, 7));
-  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, 0);
+  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, OWN_ID, 0);
   guint8 sealed[CONFAB_WIRE_MAX_DATAGRAM];
   gsize n = seal (sealer, "hello", sealed);
 
   g_assert_cmpint (open_datagram (opener, sealed, n, NULL), ==, CONFAB_OPEN_FORGED);
   /* A forgery moves nothing. */
   g_assert_cmpuint (confab_opener_get_newest (opener), ==, 0);
+}
+
+/* One key seals both ways: a side's own datagram sent back to it (from any
+ * of its runs) is refused, and moves nothing.
+ */
+static void
+test_reflected (void)
+{
+  g_autoptr(ConfabSealer) mine = confab_sealer_new (key_a, epoch (9000, OWN_ID));
+  g_autoptr(ConfabSealer) earlier = confab_sealer_new (key_a, epoch (10, OWN_ID));
+  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, OWN_ID, 0);
+  guint8 sealed[CONFAB_WIRE_MAX_DATAGRAM];
+  gsize n;
+
+  n = seal (mine, "my own words", sealed);
+  g_assert_cmpint (open_datagram (opener, sealed, n, NULL), ==, CONFAB_OPEN_REFLECTED);
+  n = seal (earlier, "my older words", sealed);
+  g_assert_cmpint (open_datagram (opener, sealed, n, NULL), ==, CONFAB_OPEN_REFLECTED);
+  g_assert_false (confab_opener_has_epoch (opener));
 }
 
 /* Every single bit flipped anywhere in a sealed datagram: rejected. */
@@ -140,7 +162,7 @@ test_every_bit_flipped (void)
 
   for (gsize bit = 0; bit < n * 8; bit++)
     {
-      g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, 0);
+      g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, OWN_ID, 0);
       ConfabOpenResult result;
 
       sealed[bit / 8] ^= 1 << (bit % 8);
@@ -153,7 +175,7 @@ test_every_bit_flipped (void)
 
   /* And unflipped, it still opens. */
   {
-    g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, 0);
+    g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, OWN_ID, 0);
 
     g_assert_cmpint (open_datagram (opener, sealed, n, NULL), ==, CONFAB_OPEN_OK);
   }
@@ -163,7 +185,7 @@ test_every_bit_flipped (void)
 static void
 test_bad_input (void)
 {
-  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, 0);
+  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, OWN_ID, 0);
   guint8 sealed[CONFAB_WIRE_MAX_DATAGRAM + 1];
   g_autoptr(ConfabSealer) sealer = confab_sealer_new (key_a, epoch (9, 9));
   gsize n = seal (sealer, "x", sealed);
@@ -194,7 +216,7 @@ static void
 test_replay_window (void)
 {
   g_autoptr(ConfabSealer) sealer = confab_sealer_new (key_a, epoch (2000, 3));
-  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, 0);
+  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, OWN_ID, 0);
   g_autoptr(GPtrArray) captured = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
   guint8 sealed[CONFAB_WIRE_MAX_DATAGRAM];
 
@@ -253,7 +275,7 @@ test_replay_across_restarts (void)
 {
   g_autoptr(ConfabSealer) first_run = confab_sealer_new (key_a, epoch (3000, 1));
   g_autoptr(ConfabSealer) second_run = confab_sealer_new (key_a, epoch (4000, 2));
-  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, 0);
+  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, OWN_ID, 0);
   g_autoptr(ConfabOpener) restarted = NULL;
   guint8 old[CONFAB_WIRE_MAX_DATAGRAM], fresh[CONFAB_WIRE_MAX_DATAGRAM];
   guint8 later[CONFAB_WIRE_MAX_DATAGRAM];
@@ -271,7 +293,7 @@ test_replay_across_restarts (void)
   /* The receiver restarts, keeping only the newest epoch's time: that epoch
    * is closed too, since which of its counters were seen is forgotten.
    */
-  restarted = confab_opener_new (key_a, confab_opener_get_newest (opener));
+  restarted = confab_opener_new (key_a, OWN_ID, confab_opener_get_newest (opener));
   g_assert_cmpint (open_datagram (restarted, old, old_n, NULL), ==, CONFAB_OPEN_STALE);
   g_assert_cmpint (open_datagram (restarted, fresh, fresh_n, NULL), ==, CONFAB_OPEN_STALE);
   later_n = seal (second_run, "later", later);
@@ -385,6 +407,7 @@ main (int   argc,
   g_test_add_func ("/crypto/empty-passphrase", test_empty_passphrase);
   g_test_add_func ("/crypto/round-trip", test_round_trip);
   g_test_add_func ("/crypto/other-key-forged", test_other_key_forged);
+  g_test_add_func ("/crypto/reflected", test_reflected);
   g_test_add_func ("/crypto/every-bit-flipped", test_every_bit_flipped);
   g_test_add_func ("/crypto/bad-input", test_bad_input);
   g_test_add_func ("/crypto/replay-window", test_replay_window);

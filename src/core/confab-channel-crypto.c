@@ -101,6 +101,10 @@ confab_channel_handle_sealed (ConfabChannel *self,
       send_stale_notice (self);
       return;
 
+    case CONFAB_OPEN_REFLECTED:
+      self->stats.dropped_reflected++;
+      return;
+
     case CONFAB_OPEN_MALFORMED:
     default:
       self->stats.dropped_malformed++;
@@ -150,7 +154,7 @@ confab_channel_handle_stale (ConfabChannel *self,
     return;
 
   epoch.time = MAX ((guint64)g_get_real_time (), closed_until + 1);
-  epoch.random = g_random_int () | ((guint64)g_random_int () << 32);
+  epoch.random = confab_sealer_get_epoch (self->sealer).random;
   begin_epoch (self, epoch);
   confab_channel_resolved (self);
 }
@@ -183,7 +187,8 @@ confab_channel_crypto_peer_changed (ConfabChannel *self)
   /* Whatever the last peer's epochs were, the new one starts from there. */
   closed = confab_opener_get_newest (self->opener);
   g_clear_pointer (&self->opener, confab_opener_free);
-  self->opener = confab_opener_new (self->key, closed);
+  self->opener = confab_opener_new (self->key, confab_sealer_get_epoch (self->sealer).random,
+                                    closed);
 }
 
 void
@@ -197,7 +202,8 @@ confab_channel_crypto_clear (ConfabChannel *self)
 /**
  * confab_channel_set_key:
  * @key: (nullable): the passphrase's key; %NULL to send and read in the clear
- * @epoch: this run's epoch: its time above any this side used before
+ * @epoch: this run's epoch: its time above any this side used before, and
+ *   this side's id, which it keeps for good
  * @closed_until: the newest epoch time of the peer accepted in an earlier
  *   run under this key, or 0
  *
@@ -221,7 +227,7 @@ confab_channel_set_key (ConfabChannel *self,
     {
       self->key = confab_key_ref (key);
       self->sealer = confab_sealer_new (key, epoch);
-      self->opener = confab_opener_new (key, closed_until);
+      self->opener = confab_opener_new (key, epoch.random, closed_until);
     }
 
   g_object_notify_by_pspec (G_OBJECT (self), confab_channel_properties[PROP_ENCRYPTED]);

@@ -32,6 +32,7 @@ typedef struct
   guint64             dropped_forged;        /* sealed under another key, or changed */
   guint64             dropped_replayed;
   guint64             dropped_stale;         /* from an epoch closed here */
+  guint64             dropped_reflected;     /* this side's own, sent back */
   guint64             dropped_unsealed;      /* not sealed while a key is set */
   guint64             dropped_sealed;        /* sealed while no key is set */
   ConfabReceiverStats receiver;

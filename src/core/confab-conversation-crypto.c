@@ -20,6 +20,7 @@
 
 static void
 save_state (ConfabConversation *self,
+            guint64             own_id,
             guint64             own,
             guint64             peer_closed)
 {
@@ -28,7 +29,8 @@ save_state (ConfabConversation *self,
   if (self->crypto_state_path == NULL || self->key == NULL)
     return;
 
-  if (!confab_crypto_state_save (self->crypto_state_path, self->key, own, peer_closed, &error))
+  if (!confab_crypto_state_save (self->crypto_state_path, self->key, own_id, own, peer_closed,
+                                 &error))
     g_message ("Replay state not saved: %s", error->message);
 }
 
@@ -37,7 +39,7 @@ on_own_epoch (ConfabConversation *self,
               guint64             time,
               ConfabChannel      *channel)
 {
-  save_state (self, time, 0);
+  save_state (self, 0, time, 0);
 }
 
 static void
@@ -45,7 +47,7 @@ on_peer_epoch (ConfabConversation *self,
                guint64             time,
                ConfabChannel      *channel)
 {
-  save_state (self, 0, time);
+  save_state (self, 0, 0, time);
 }
 
 static void
@@ -67,7 +69,7 @@ set_key (ConfabConversation *self,
          ConfabKey          *key)
 {
   ConfabEpoch epoch = { 0, 0 };
-  guint64 own = 0, closed = 0;
+  guint64 own_id = 0, own = 0, closed = 0;
 
   g_clear_pointer (&self->key, confab_key_unref);
   g_clear_pointer (&self->safety_code, g_free);
@@ -77,12 +79,18 @@ set_key (ConfabConversation *self,
       self->key = confab_key_ref (key);
       self->safety_code = confab_key_get_safety_code (key);
       if (self->crypto_state_path != NULL)
-        confab_crypto_state_load (self->crypto_state_path, key, &own, &closed);
+        confab_crypto_state_load (self->crypto_state_path, key, &own_id, &own, &closed);
+
+      /* The id is made once and kept: a datagram of any earlier run sent
+       * back to this side is known as its own.
+       */
+      while (own_id == 0)
+        own_id = g_random_int () | ((guint64)g_random_int () << 32);
 
       /* After every earlier run's, kept before the first datagram carries it */
       epoch.time = MAX ((guint64)g_get_real_time (), own + 1);
-      epoch.random = g_random_int () | ((guint64)g_random_int () << 32);
-      save_state (self, epoch.time, 0);
+      epoch.random = own_id;
+      save_state (self, own_id, epoch.time, 0);
     }
 
   self->unreadable_reported_at = 0;

@@ -47,6 +47,7 @@ struct _ConfabSealer
 struct _ConfabOpener
 {
   ConfabKey   *key;
+  guint64      own_id;
   guint64      closed_until;
   gboolean     has_epoch;
   ConfabEpoch  epoch;
@@ -374,6 +375,8 @@ confab_sealer_seal (ConfabSealer *self,
 
 /**
  * confab_opener_new:
+ * @own_id: this side's id (the random part of its epochs): datagrams with
+ *   it are this side's own, sent back by someone
  * @closed_until: epochs whose time is at or below this are refused: the
  *   newest one this receiver accepted before it restarted, whose counters
  *   it no longer knows
@@ -382,6 +385,7 @@ confab_sealer_seal (ConfabSealer *self,
  */
 ConfabOpener *
 confab_opener_new (ConfabKey *key,
+                   guint64    own_id,
                    guint64    closed_until)
 {
   ConfabOpener *self;
@@ -390,6 +394,7 @@ confab_opener_new (ConfabKey *key,
 
   self = g_new0 (ConfabOpener, 1);
   self->key = confab_key_ref (key);
+  self->own_id = own_id;
   self->closed_until = closed_until;
 
   return self;
@@ -464,6 +469,10 @@ accept_counter (ConfabOpener *self,
                 guint64       counter)
 {
   guint64 behind;
+
+  /* Both sides seal under one key: only the id tells whose a datagram is. */
+  if (epoch.random == self->own_id)
+    return CONFAB_OPEN_REFLECTED;
 
   if (epoch.time <= self->closed_until)
     return CONFAB_OPEN_STALE;
@@ -564,6 +573,7 @@ peer_group (ConfabKey *key)
 /**
  * confab_crypto_state_load:
  * @path: the state file; a missing or unreadable one is an empty state
+ * @own_id: (out): this side's id, or 0 if none was kept
  * @own: (out): the last epoch time this side used, or 0
  * @peer_closed: (out): the newest epoch time of the peer accepted under
  *   @key, or 0
@@ -571,22 +581,25 @@ peer_group (ConfabKey *key)
 void
 confab_crypto_state_load (const char *path,
                           ConfabKey  *key,
+                          guint64    *own_id,
                           guint64    *own,
                           guint64    *peer_closed)
 {
   g_autoptr(GKeyFile) file = g_key_file_new ();
   g_autofree char *group = peer_group (key);
 
-  *own = *peer_closed = 0;
+  *own_id = *own = *peer_closed = 0;
   if (!g_key_file_load_from_file (file, path, G_KEY_FILE_NONE, NULL))
     return;
 
+  *own_id = g_key_file_get_uint64 (file, "own", "id", NULL);
   *own = g_key_file_get_uint64 (file, "own", "last-epoch", NULL);
   *peer_closed = g_key_file_get_uint64 (file, group, "closed-until", NULL);
 }
 
 /**
  * confab_crypto_state_save:
+ * @own_id: this side's id, or 0 to leave it
  * @own: the epoch time this side seals under now, or 0 to leave it
  * @peer_closed: the newest epoch time of the peer accepted, or 0 to leave it
  *
@@ -595,6 +608,7 @@ confab_crypto_state_load (const char *path,
 gboolean
 confab_crypto_state_save (const char  *path,
                           ConfabKey   *key,
+                          guint64      own_id,
                           guint64      own,
                           guint64      peer_closed,
                           GError     **error)
@@ -604,6 +618,8 @@ confab_crypto_state_save (const char  *path,
   g_autofree char *dir = g_path_get_dirname (path);
 
   g_key_file_load_from_file (file, path, G_KEY_FILE_KEEP_COMMENTS, NULL);
+  if (own_id != 0)
+    g_key_file_set_uint64 (file, "own", "id", own_id);
   if (own != 0)
     g_key_file_set_uint64 (file, "own", "last-epoch", own);
   if (peer_closed != 0)

@@ -22,8 +22,8 @@ G_BEGIN_DECLS
 #define CONFAB_CRYPTO_REPLAY_WINDOW 128
 
 /* A sender's run: when it began (µs on the sender's clock, larger than any
- * earlier run's) and a random number. Each datagram's nonce is the epoch
- * and a counter.
+ * earlier run's) and the sender's id, a random number it keeps for good.
+ * Each datagram's nonce is the epoch and a counter.
  */
 typedef struct
 {
@@ -39,6 +39,7 @@ typedef enum
   CONFAB_OPEN_FORGED,      /* fails authentication: another key, or changed on the way */
   CONFAB_OPEN_REPLAYED,    /* authentic, but seen before or too far behind */
   CONFAB_OPEN_STALE,       /* authentic, from an epoch this receiver has closed */
+  CONFAB_OPEN_REFLECTED,   /* authentic, but sealed by this side: sent back to it */
 } ConfabOpenResult;
 
 typedef struct _ConfabKey ConfabKey;
@@ -73,6 +74,7 @@ gsize             confab_sealer_seal              (ConfabSealer        *self,
                                                    gsize                size);
 
 ConfabOpener     *confab_opener_new               (ConfabKey           *key,
+                                                   guint64              own_id,
                                                    guint64              closed_until);
 void              confab_opener_free              (ConfabOpener        *self);
 guint64           confab_opener_get_newest        (ConfabOpener        *self);
@@ -86,10 +88,12 @@ ConfabOpenResult  confab_opener_open              (ConfabOpener        *self,
 
 void              confab_crypto_state_load        (const char          *path,
                                                    ConfabKey           *key,
+                                                   guint64             *own_id,
                                                    guint64             *own,
                                                    guint64             *peer_closed);
 gboolean          confab_crypto_state_save        (const char          *path,
                                                    ConfabKey           *key,
+                                                   guint64              own_id,
                                                    guint64              own,
                                                    guint64              peer_closed,
                                                    GError             **error);
