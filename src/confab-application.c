@@ -26,6 +26,7 @@ struct _ConfabApplication
    * only when there is no keyring to keep it in.
    */
   char               *passphrase;
+  gboolean            passphrase_decided;    /* set in Preferences this run */
   gboolean            passphrase_session_only;
   GCancellable       *keyring_cancellable;
 };
@@ -193,13 +194,10 @@ lookup_cb (GObject      *object,
     return;
 
   if (error != NULL)
-    {
-      g_message ("No keyring: %s", error->message);
-      return;
-    }
+    g_message ("No keyring: %s", error->message);
 
-  /* One set in Preferences meanwhile wins. */
-  if (passphrase != NULL && self->passphrase == NULL)
+  /* What the person set or cleared in Preferences meanwhile wins. */
+  if (passphrase != NULL && !self->passphrase_decided)
     {
       self->passphrase = g_strdup (passphrase);
       confab_conversation_set_passphrase (self->conversation, passphrase);
@@ -207,6 +205,9 @@ lookup_cb (GObject      *object,
 
   if (passphrase != NULL)
     confab_keyring_free_secret (passphrase);
+
+  /* The keyring has answered: a passphrase from it holds sending itself. */
+  confab_conversation_release_sending (self->conversation);
 }
 
 static void
@@ -248,6 +249,7 @@ confab_application_set_passphrase (ConfabApplication *self,
 
   forget_passphrase (self);
   self->passphrase = g_strdup (passphrase);
+  self->passphrase_decided = TRUE;
   confab_conversation_set_passphrase (self->conversation, passphrase);
   if (passphrase == NULL)
     set_session_only (self, FALSE);
@@ -300,7 +302,11 @@ confab_application_startup (GApplication *application)
   g_settings_bind (self->settings, "keep-history", self->conversation, "keep-history",
                    G_SETTINGS_BIND_GET);
 
+  /* Until the keyring answers, a passphrase may be on its way: nothing
+   * leaves unsealed meanwhile (the outbox resumes once it has answered).
+   */
   self->keyring_cancellable = g_cancellable_new ();
+  confab_conversation_hold_sending (self->conversation);
   confab_keyring_lookup_async (self->keyring_cancellable, lookup_cb, g_object_ref (self));
 
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit",

@@ -346,6 +346,11 @@ update_privacy (ConfabPreferencesWindow *self)
 
   if (deriving)
     subtitle = g_strdup (_("Deriving the key…"));
+  else if (confab_conversation_get_key_error (self->conversation) != NULL)
+    /* Translators: %s says why; messages wait until a key is made */
+    subtitle = g_strdup_printf (_("No key could be made from the passphrase: %s. Messages wait "
+                                  "until one is."),
+                                confab_conversation_get_key_error (self->conversation));
   else if (code == NULL)
     subtitle = g_strdup (_("Set a passphrase to see the code to compare with your peer"));
   else if (application != NULL && confab_application_get_passphrase_session_only (application))
@@ -429,6 +434,8 @@ confab_preferences_window_constructed (GObject *object)
   g_signal_connect_object (self->conversation, "notify::safety-code",
                            G_CALLBACK (update_privacy), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->conversation, "notify::deriving",
+                           G_CALLBACK (update_privacy), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "notify::key-error",
                            G_CALLBACK (update_privacy), self, G_CONNECT_SWAPPED);
   update_privacy (self);
 

@@ -240,6 +240,44 @@ test_restarts (Fixture       *fixture,
   g_assert_finalize_object (b);
 }
 
+static gboolean
+datagram_waiting (gpointer data)
+{
+  return g_socket_condition_check (data, G_IO_IN) & G_IO_IN;
+}
+
+/* Sent while the key is still being made: it waits, and leaves sealed. */
+static void
+test_nothing_unsealed_while_deriving (Fixture       *fixture,
+                                      gconstpointer  data)
+{
+  ConfabConversation *a = conversation_new (fixture, "a", 0);
+  g_autoptr(GSocket) peer = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                                          G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
+  g_autoptr(GSocketAddress) local = NULL;
+  guint8 buffer[2048];
+  gssize n;
+
+  g_assert_true (g_socket_bind (peer, any, FALSE, NULL));
+  local = g_socket_get_local_address (peer, NULL);
+  confab_conversation_set_peer (a, "127.0.0.1",
+                                g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+  confab_conversation_set_plain_text (a, TRUE);
+
+  confab_conversation_set_passphrase (a, "blue tractor at noon");
+  confab_conversation_send (a, "typed at once");
+  g_assert_false (g_socket_condition_check (peer, G_IO_IN) & G_IO_IN);
+
+  TEST_WAIT_UNTIL (encrypted, a);
+  TEST_WAIT_UNTIL (datagram_waiting, peer);
+  n = g_socket_receive (peer, (char *)buffer, sizeof buffer, NULL, NULL);
+  g_assert_cmpint (n, >, 0);
+  g_assert_true (confab_crypto_is_sealed (buffer, n));
+
+  g_assert_finalize_object (a);
+}
+
 static guint64
 kept_own_epoch (const char *path)
 {
@@ -295,6 +333,7 @@ main (int   argc,
   ADD ("plain-not-shown", test_plain_not_shown);
   ADD ("restarts", test_restarts);
   ADD ("epoch-after-last-run", test_epoch_after_last_run);
+  ADD ("nothing-unsealed-while-deriving", test_nothing_unsealed_while_deriving);
 
 #undef ADD
 

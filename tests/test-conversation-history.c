@@ -356,6 +356,7 @@ test_outbox_resumes (Fixture       *fixture,
   ConfabConversation *a = conversation_new (fixture->path_a, socket_port (away));
   ConfabConversation *b = NULL;
   guint64 first_number;
+  guint16 away_port;
 
   confab_conversation_set_nickname (a, "ann");
   first_number = confab_message_get_number (confab_conversation_send (a, "while away 1"));
@@ -365,8 +366,12 @@ test_outbox_resumes (Fixture       *fixture,
   /* 60 later messages push the first two off the first page. */
   fill (fixture->path_a, 60);
 
+  /* The peer comes back, on the port it was away from. */
+  away_port = socket_port (away);
+  g_clear_object (&away);
   b = conversation_new (fixture->path_b, 0);
-  a = conversation_new (fixture->path_a, confab_conversation_get_local_port (b));
+  g_assert_true (confab_conversation_set_local_port (b, away_port));
+  a = conversation_new (fixture->path_a, away_port);
   confab_conversation_set_peer (b, "127.0.0.1", confab_conversation_get_local_port (a));
 
   wait_for_items (b, 2);
@@ -386,6 +391,32 @@ test_outbox_resumes (Fixture       *fixture,
 
   g_assert_finalize_object (a);
   g_assert_finalize_object (b);
+}
+
+/* What was written to one peer and not acknowledged is not sent to
+ * another: it fails, saying to whom it was written, and Retry is the
+ * person's choice.
+ */
+static void
+test_outbox_stays_with_its_peer (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  g_autoptr(GSocket) away = silent_socket ();
+  g_autoptr(GSocket) other = silent_socket ();
+  ConfabConversation *a = conversation_new (fixture->path_a, socket_port (away));
+  g_autofree char *expected = g_strdup_printf ("Not sent: it was written to 127.0.0.1 port %u",
+                                               socket_port (away));
+
+  confab_conversation_send (a, "for the first peer");
+  g_assert_finalize_object (a);
+
+  a = conversation_new (fixture->path_a, socket_port (other));
+  g_assert_cmpuint (n_items (a), ==, 1);
+  g_assert_cmpint (confab_message_get_state (item (a, 0)), ==, CONFAB_MESSAGE_STATE_FAILED);
+  g_assert_cmpstr (confab_message_get_error (item (a, 0)), ==, expected);
+  g_usleep (100 * 1000);
+  g_assert_false (g_socket_condition_check (other, G_IO_IN) & G_IO_IN);
+  g_assert_finalize_object (a);
 }
 
 static gsize
@@ -471,6 +502,23 @@ test_keep_history_off (Fixture       *fixture,
   stored = read_back (fixture->path_a);
   g_assert_cmpuint (stored->len, ==, 0);
   g_assert_finalize_object (a);
+
+  /* A damaged file found with history off is deleted, not kept aside. */
+  {
+    g_autofree char *dir = g_path_get_dirname (fixture->path_a);
+    g_autoptr(GDir) listing = NULL;
+    const char *name;
+
+    g_assert_true (g_file_set_contents (fixture->path_a, "damaged, and to be forgotten, "
+                                        "long enough to be read as a header", -1, NULL));
+    a = confab_conversation_new ();
+    confab_conversation_set_keep_history (a, FALSE);
+    confab_conversation_set_history_path (a, fixture->path_a);
+    g_assert_finalize_object (a);
+    listing = g_dir_open (dir, 0, NULL);
+    while ((name = g_dir_read_name (listing)) != NULL)
+      g_assert_null (strstr (name, "corrupt"));
+  }
 
   /* A file left from when history was kept is emptied at start. */
   fill (fixture->path_a, 3);
@@ -618,6 +666,7 @@ main (int   argc,
   ADD ("restart-pages", test_restart_pages);
   ADD ("pages-exact", test_pages_exact);
   ADD ("outbox-resumes", test_outbox_resumes);
+  ADD ("outbox-stays-with-its-peer", test_outbox_stays_with_its_peer);
   ADD ("no-repeat-across-restart", test_no_repeat_across_restart);
   ADD ("keep-history-off", test_keep_history_off);
   ADD ("clear", test_clear);

@@ -102,6 +102,33 @@ set_key (ConfabConversation *self,
   g_object_thaw_notify (G_OBJECT (self));
 }
 
+/* While a key is being made, nothing leaves: it would leave unsealed. */
+static void
+hold_for_key (ConfabConversation *self,
+              gboolean            hold)
+{
+  if (self->holding_for_key == hold)
+    return;
+
+  self->holding_for_key = hold;
+  if (hold)
+    confab_conversation_hold_sending (self);
+  else
+    confab_conversation_release_sending (self);
+}
+
+static void
+set_key_error (ConfabConversation *self,
+               const char         *error)
+{
+  if (g_strcmp0 (self->key_error, error) == 0)
+    return;
+
+  g_free (self->key_error);
+  self->key_error = g_strdup (error);
+  g_object_notify_by_pspec (G_OBJECT (self), confab_conversation_properties[PROP_KEY_ERROR]);
+}
+
 static void
 set_deriving (ConfabConversation *self,
               GCancellable       *cancellable)
@@ -113,30 +140,36 @@ set_deriving (ConfabConversation *self,
   g_object_notify_by_pspec (G_OBJECT (self), confab_conversation_properties[PROP_DERIVING]);
 }
 
+/* No reference is held on @user_data: a conversation cancels its
+ * derivation when disposed, and a cancelled one touches nothing.
+ */
 static void
 derive_cb (GObject      *object,
            GAsyncResult *result,
            gpointer      user_data)
 {
-  g_autoptr(ConfabConversation) self = user_data;
+  ConfabConversation *self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(ConfabKey) key = confab_key_derive_finish (result, &error);
+  g_autoptr(ConfabKey) key = NULL;
 
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
-      g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (result))))
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (result))))
     return;
 
+  key = confab_key_derive_finish (result, &error);
   g_clear_object (&self->derive_cancellable);
   g_object_notify_by_pspec (G_OBJECT (self), confab_conversation_properties[PROP_DERIVING]);
 
   if (key == NULL)
     {
+      /* Messages keep waiting: the person asked for them to be sealed. */
       g_message ("No key from the passphrase: %s", error->message);
-      set_key (self, NULL);
+      set_key_error (self, error->message);
       return;
     }
 
+  set_key_error (self, NULL);
   set_key (self, key);
+  hold_for_key (self, FALSE);
 }
 
 /**
@@ -144,7 +177,7 @@ derive_cb (GObject      *object,
  * @passphrase: (nullable): the passphrase both sides use; %NULL or "" for none
  *
  * Derives the key in a worker thread; #ConfabConversation:encrypted turns
- * on once it is ready. Messages sent meanwhile go out sealed as soon as it is.
+ * on once it is ready. Messages sent meanwhile wait and then go out sealed.
  */
 void
 confab_conversation_set_passphrase (ConfabConversation *self,
@@ -154,16 +187,20 @@ confab_conversation_set_passphrase (ConfabConversation *self,
 
   g_return_if_fail (CONFAB_IS_CONVERSATION (self));
 
+  set_key_error (self, NULL);
+
   if (passphrase == NULL || passphrase[0] == '\0')
     {
       set_deriving (self, NULL);
       set_key (self, NULL);
+      hold_for_key (self, FALSE);
       return;
     }
 
   cancellable = g_cancellable_new ();
   set_deriving (self, cancellable);
-  confab_key_derive_async (passphrase, cancellable, derive_cb, g_object_ref (self));
+  hold_for_key (self, TRUE);
+  confab_key_derive_async (passphrase, cancellable, derive_cb, self);
 }
 
 gboolean
@@ -230,9 +267,18 @@ confab_conversation_crypto_dispose (ConfabConversation *self)
   g_clear_object (&self->derive_cancellable);
 }
 
+const char *
+confab_conversation_get_key_error (ConfabConversation *self)
+{
+  g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), NULL);
+
+  return self->key_error;
+}
+
 void
 confab_conversation_crypto_finalize (ConfabConversation *self)
 {
+  g_clear_pointer (&self->key_error, g_free);
   g_clear_pointer (&self->key, confab_key_unref);
   g_clear_pointer (&self->safety_code, g_free);
   g_clear_pointer (&self->crypto_state_path, g_free);

@@ -44,8 +44,16 @@ struct _ConfabConversation
   gboolean       has_older;
   GError        *history_problem;
 
+  /* While held, messages wait here instead of going out: the passphrase's
+   * key is on its way, and nothing may leave unsealed meanwhile.
+   */
+  guint          hold;
+  GPtrArray     *held;
+
   /* Encryption, in confab-conversation-crypto.c */
   char          *crypto_state_path;
+  gboolean       holding_for_key;
+  char          *key_error;
   GCancellable  *derive_cancellable;
   ConfabKey     *key;
   char          *safety_code;
@@ -66,6 +74,7 @@ enum {
   PROP_ENCRYPTED,
   PROP_DERIVING,
   PROP_SAFETY_CODE,
+  PROP_KEY_ERROR,
   N_PROPS
 };
 

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
 
 #include "confab-conversation-private.h"
 #include "confab-wire.h"
@@ -324,6 +325,21 @@ resume_outbox (ConfabConversation *self)
           confab_message_set_state (message, CONFAB_MESSAGE_STATE_FAILED);
           remember (self, message);
         }
+      else if (g_strcmp0 (confab_message_get_peer_host (message),
+                          confab_conversation_get_peer_host (self)) != 0 ||
+               confab_message_get_peer_port (message) != confab_conversation_get_peer_port (self))
+        {
+          /* Written to another peer: the person decides, with Retry. */
+          g_autofree char *reason =
+            /* Translators: a message's error; %s port %u is the peer it was written to */
+            g_strdup_printf (_("Not sent: it was written to %s port %u"),
+                             confab_message_get_peer_host (message),
+                             confab_message_get_peer_port (message));
+
+          confab_message_set_error (message, reason);
+          confab_message_set_state (message, CONFAB_MESSAGE_STATE_FAILED);
+          remember (self, message);
+        }
       else
         {
           confab_conversation_transmit (self, message);
@@ -399,6 +415,15 @@ empty_history_file (ConfabConversation *self)
   history = confab_history_open (self->history_path, NULL);
   if (history != NULL)
     confab_history_clear (history, NULL);
+
+  /* A damaged file moved aside here would keep what was to be deleted. */
+  if (history != NULL && confab_history_get_moved_to (history) != NULL)
+    {
+      g_autofree char *wal = g_strconcat (confab_history_get_moved_to (history), "-wal", NULL);
+
+      g_unlink (confab_history_get_moved_to (history));
+      g_unlink (wal);
+    }
 }
 
 static void
@@ -558,6 +583,7 @@ confab_conversation_finalize (GObject *object)
   ConfabConversation *self = (ConfabConversation *)object;
 
   g_clear_pointer (&self->messages, g_ptr_array_unref);
+  g_clear_pointer (&self->held, g_ptr_array_unref);
   g_clear_pointer (&self->in_flight, g_hash_table_unref);
   g_clear_pointer (&self->nickname, g_free);
   g_clear_error (&self->bind_error);
@@ -624,6 +650,10 @@ confab_conversation_get_property (GObject    *object,
 
     case PROP_SAFETY_CODE:
       g_value_set_string (value, self->safety_code);
+      break;
+
+    case PROP_KEY_ERROR:
+      g_value_set_string (value, self->key_error);
       break;
 
     default:
@@ -753,6 +783,16 @@ confab_conversation_class_init (ConfabConversationClass *klass)
                          NULL,
                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
+  /**
+   * ConfabConversation:key-error:
+   *
+   * Why no key could be made from the passphrase; messages then wait.
+   */
+  properties[PROP_KEY_ERROR] =
+    g_param_spec_string ("key-error", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -788,6 +828,7 @@ static void
 confab_conversation_init (ConfabConversation *self)
 {
   self->keep_history = TRUE;
+  self->held = g_ptr_array_new_with_free_func (g_object_unref);
   self->messages = g_ptr_array_new_with_free_func (g_object_unref);
   self->in_flight = g_hash_table_new_full (confab_message_id_hash, confab_message_id_equal,
                                            g_free, g_object_unref);
@@ -1065,6 +1106,13 @@ confab_conversation_transmit (ConfabConversation *self,
 
   confab_message_set_error (message, NULL);
   confab_message_set_state (message, CONFAB_MESSAGE_STATE_SENDING);
+
+  if (self->hold > 0)
+    {
+      g_ptr_array_add (self->held, g_object_ref (message));
+      return;
+    }
+
   confab_message_set_plain (message, plain);
 
   if (plain)
@@ -1298,4 +1346,37 @@ confab_conversation_clear_history (ConfabConversation  *self,
     g_list_model_items_changed (G_LIST_MODEL (self), 0, removed, 0);
 
   return TRUE;
+}
+
+/**
+ * confab_conversation_hold_sending:
+ *
+ * Messages sent from now on wait, shown as sending, until as many
+ * confab_conversation_release_sending() calls: for while a passphrase may
+ * still come (the keyring has not answered), so that nothing leaves
+ * unsealed.
+ */
+void
+confab_conversation_hold_sending (ConfabConversation *self)
+{
+  g_return_if_fail (CONFAB_IS_CONVERSATION (self));
+
+  self->hold++;
+}
+
+void
+confab_conversation_release_sending (ConfabConversation *self)
+{
+  g_autoptr(GPtrArray) held = NULL;
+
+  g_return_if_fail (CONFAB_IS_CONVERSATION (self));
+  g_return_if_fail (self->hold > 0);
+
+  if (--self->hold > 0 || self->held->len == 0)
+    return;
+
+  held = g_steal_pointer (&self->held);
+  self->held = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < held->len; i++)
+    confab_conversation_transmit (self, g_ptr_array_index (held, i));
 }

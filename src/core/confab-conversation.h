@@ -56,11 +56,14 @@ gboolean            confab_conversation_get_has_older    (ConfabConversation  *s
 gboolean            confab_conversation_load_older       (ConfabConversation  *self);
 gboolean            confab_conversation_clear_history    (ConfabConversation  *self,
                                                           GError             **error);
+void                confab_conversation_hold_sending     (ConfabConversation  *self);
+void                confab_conversation_release_sending  (ConfabConversation  *self);
 void                confab_conversation_set_passphrase   (ConfabConversation  *self,
                                                           const char          *passphrase);
 gboolean            confab_conversation_get_encrypted    (ConfabConversation  *self);
 gboolean            confab_conversation_get_deriving     (ConfabConversation  *self);
 const char         *confab_conversation_get_safety_code  (ConfabConversation  *self);
+const char         *confab_conversation_get_key_error    (ConfabConversation  *self);
 void                confab_conversation_set_crypto_state_path
                                                          (ConfabConversation  *self,
                                                           const char          *path);

@@ -283,8 +283,9 @@ move_aside (ConfabHistory  *self,
       return FALSE;
     }
 
-  if (g_file_test (wal, G_FILE_TEST_EXISTS))
-    g_rename (wal, wal_target);
+  /* A log left beside the fresh file would be replayed into it. */
+  if (g_file_test (wal, G_FILE_TEST_EXISTS) && g_rename (wal, wal_target) != 0)
+    g_unlink (wal);
   g_unlink (shm);
 
   self->moved_to = g_steal_pointer (&target);
