@@ -11,9 +11,6 @@
 
 G_BEGIN_DECLS
 
-/* Enough rows to fill a tall window, with some left to scroll. */
-#define HISTORY_PAGE 50
-
 struct _ConfabConversation
 {
   GObject        parent_instance;
@@ -86,6 +83,18 @@ enum {
 
 extern GParamSpec *confab_conversation_properties[N_PROPS];
 extern guint confab_conversation_signals[N_SIGNALS];
+
+/* confab-conversation.c */
+void confab_conversation_transmit        (ConfabConversation *self,
+                                          ConfabMessage      *message);
+
+/* confab-conversation-history.c */
+void confab_conversation_history_init    (ConfabConversation *self);
+void confab_conversation_store           (ConfabConversation *self,
+                                          ConfabMessage      *message,
+                                          gboolean            now);
+void confab_conversation_remember        (ConfabConversation *self,
+                                          ConfabMessage      *message);
 
 /* confab-conversation-crypto.c */
 void confab_conversation_crypto_init     (ConfabConversation *self);
