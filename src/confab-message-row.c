@@ -7,6 +7,7 @@
 
 #include <glib/gi18n.h>
 
+#include "confab-links.h"
 #include "confab-message-row.h"
 
 struct _ConfabMessageRow
@@ -41,6 +42,22 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
+
+/* Web and mail addresses become links (opened with gtk_show_uri() by the
+ * label); everything else shows as the literal text it is.
+ */
+static void
+set_message_text (ConfabMessageRow *self,
+                  const char       *text)
+{
+  gboolean has_links = FALSE;
+  g_autofree char *markup = confab_links_markup (text, &has_links);
+
+  if (has_links)
+    gtk_label_set_markup (self->text_label, markup);
+  else
+    gtk_label_set_text (self->text_label, text);
+}
 
 ConfabMessageRow *
 confab_message_row_new (void)
@@ -159,7 +176,7 @@ confab_message_row_set_message (ConfabMessageRow *self,
     {
       /* Set as plain text: text from the network is never markup. */
       gtk_label_set_text (self->sender_label, confab_message_get_sender (message));
-      gtk_label_set_text (self->text_label, confab_message_get_text (message));
+      set_message_text (self, confab_message_get_text (message));
       update_direction (self);
       update_time (self);
       update_state (self);

@@ -1020,6 +1020,29 @@ test_window_passphrase (Fixture       *fixture,
   g_assert_null (find_row (GTK_WIDGET (fixture->window), "bare text"));
 }
 
+/* Web and mail addresses are links; markup in a message stays literal. */
+static void
+test_window_links (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  guint16 port = confab_conversation_get_local_port (fixture_conversation (fixture));
+  const char *linked = "read https://example.org/x?a=1&b=2 & <b>this</b>";
+  const char *literal = "plain <i>tag</i> & no link";
+  GtkLabel *label;
+
+  send_from_peer (fixture, linked, port);
+  send_from_peer (fixture, literal, port);
+
+  label = template_child (wait_for_row (fixture, linked), CONFAB_TYPE_MESSAGE_ROW, "text_label");
+  g_assert_true (gtk_label_get_use_markup (label));
+  g_assert_cmpstr (gtk_label_get_text (label), ==, linked);
+  g_assert_nonnull (strstr (gtk_label_get_label (label), "<a href=\"https://example.org/x?a=1&amp;b=2\">"));
+
+  label = template_child (wait_for_row (fixture, literal), CONFAB_TYPE_MESSAGE_ROW, "text_label");
+  g_assert_false (gtk_label_get_use_markup (label));
+  g_assert_cmpstr (gtk_label_get_text (label), ==, literal);
+}
+
 static void
 test_parse_peer (void)
 {
@@ -1119,6 +1142,7 @@ main (int   argc,
   ADD ("keep-history-switch", test_window_keep_history_switch);
   ADD ("toast-escapes-markup", test_window_toast_escapes_markup);
   ADD ("passphrase", test_window_passphrase);
+  ADD ("links", test_window_links);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
 
