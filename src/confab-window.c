@@ -304,6 +304,35 @@ send_action (GtkWidget  *widget,
 }
 
 static void
+focus_entry_action (GtkWidget  *widget,
+                    const char *action_name,
+                    GVariant   *parameter)
+{
+  ConfabWindow *self = CONFAB_WINDOW (widget);
+
+  gtk_widget_grab_focus (GTK_WIDGET (self->entry));
+}
+
+/* Page Up and Down scroll the messages wherever the focus is, as the entry
+ * has no use for them.
+ */
+static void
+scroll_page_action (GtkWidget  *widget,
+                    const char *action_name,
+                    GVariant   *parameter)
+{
+  ConfabWindow *self = CONFAB_WINDOW (widget);
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (self->scrolled_window);
+  double page = gtk_adjustment_get_page_increment (adj);
+
+  if (page <= 0)
+    page = gtk_adjustment_get_page_size (adj) * 0.9;
+
+  gtk_adjustment_set_value (adj, gtk_adjustment_get_value (adj) +
+                                 g_variant_get_int32 (parameter) * page);
+}
+
+static void
 update_peer (ConfabWindow *self)
 {
   const char *host = confab_conversation_get_peer_host (self->conversation);
@@ -703,6 +732,14 @@ confab_window_class_init (ConfabWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.send", NULL, send_action);
   gtk_widget_class_install_action (widget_class, "win.clear-history", NULL,
                                    clear_history_action);
+  gtk_widget_class_install_action (widget_class, "win.focus-entry", NULL, focus_entry_action);
+  gtk_widget_class_install_action (widget_class, "win.scroll-page", "i", scroll_page_action);
+
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "win.focus-entry", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Page_Up, 0, "win.scroll-page",
+                                       "i", -1);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Page_Down, 0, "win.scroll-page",
+                                       "i", 1);
 }
 
 static void

@@ -1020,6 +1020,53 @@ test_window_passphrase (Fixture       *fixture,
   g_assert_null (find_row (GTK_WIDGET (fixture->window), "bare text"));
 }
 
+static gboolean
+entry_focused (gpointer data)
+{
+  GtkWidget *entry = data;
+  GtkWidget *focus = gtk_root_get_focus (gtk_widget_get_root (entry));
+
+  return focus != NULL && (focus == entry || gtk_widget_is_ancestor (focus, entry));
+}
+
+/* Escape brings the focus back to the entry; Page Up and Down scroll the
+ * messages. All are in the shortcuts window.
+ */
+static void
+test_window_keyboard (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  GtkWidget *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
+  GtkWidget *send = template_child (fixture->window, CONFAB_TYPE_WINDOW, "send_button");
+  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW,
+                                                "scrolled_window");
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
+  guint16 port = confab_conversation_get_local_port (fixture_conversation (fixture));
+  double bottom;
+
+  gtk_widget_set_sensitive (send, TRUE);
+  gtk_widget_grab_focus (send);
+  g_assert_false (entry_focused (entry));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (fixture->window), "win.focus-entry",
+                                             NULL));
+  wait_until (entry_focused, entry);
+
+  for (guint i = 0; i < 40; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("page line %u", i);
+
+      send_from_peer (fixture, text, port);
+    }
+  wait_for_row (fixture, "page line 39");
+  wait_until (at_bottom, adj);
+  bottom = gtk_adjustment_get_value (adj);
+
+  gtk_widget_activate_action (GTK_WIDGET (fixture->window), "win.scroll-page", "i", -1);
+  g_assert_cmpfloat (gtk_adjustment_get_value (adj), <, bottom - 100);
+  gtk_widget_activate_action (GTK_WIDGET (fixture->window), "win.scroll-page", "i", 1);
+  g_assert_cmpfloat (gtk_adjustment_get_value (adj), >=, bottom - 1);
+}
+
 /* Web and mail addresses are links; markup in a message stays literal. */
 static void
 test_window_links (Fixture       *fixture,
@@ -1143,6 +1190,7 @@ main (int   argc,
   ADD ("toast-escapes-markup", test_window_toast_escapes_markup);
   ADD ("passphrase", test_window_passphrase);
   ADD ("links", test_window_links);
+  ADD ("keyboard", test_window_keyboard);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
 
