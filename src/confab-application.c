@@ -515,8 +515,27 @@ confab_application_quit_action (GSimpleAction *action,
   g_application_quit (G_APPLICATION (user_data));
 }
 
+/* A notification was activated: the window, at that message */
+static void
+confab_application_show_message_action (GSimpleAction *action,
+                                        GVariant      *parameter,
+                                        gpointer       user_data)
+{
+  ConfabApplication *self = user_data;
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (self));
+
+  if (window == NULL)
+    {
+      g_application_activate (G_APPLICATION (self));
+      return;
+    }
+
+  confab_window_show_notified (CONFAB_WINDOW (window));
+}
+
 static const GActionEntry app_actions[] = {
   { "about", confab_application_about_action },
+  { "show-message", confab_application_show_message_action },
   { "preferences", confab_application_preferences_action },
   { "quit", confab_application_quit_action },
 };

@@ -32,6 +32,7 @@ struct _ConfabPreferencesWindow
   GtkSpinner           *deriving_spinner;
   AdwPreferencesGroup  *history_group;
   GtkSwitch            *keep_history_switch;
+  GtkSwitch            *notify_switch;
   AdwActionRow         *test_row;
   GtkSpinner           *test_spinner;
   GtkButton            *test_button;
@@ -424,6 +425,8 @@ confab_preferences_window_constructed (GObject *object)
                    G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (self->settings, "keep-history", self->keep_history_switch, "active",
                    G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (self->settings, "notify", self->notify_switch, "active",
+                   G_SETTINGS_BIND_DEFAULT);
   update_history_description (self);
   g_signal_connect_object (self->settings, "changed::plain-text",
                            G_CALLBACK (update_test_row), self, G_CONNECT_SWAPPED);
@@ -561,6 +564,7 @@ confab_preferences_window_class_init (ConfabPreferencesWindowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_passphrase_apply);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow,
                                         keep_history_switch);
+  gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, notify_switch);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, test_row);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, test_spinner);
   gtk_widget_class_bind_template_child (widget_class, ConfabPreferencesWindow, test_button);

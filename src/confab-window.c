@@ -44,6 +44,12 @@ struct _ConfabWindow
    * the adjustment's own signal.
    */
   guint                 load_older_id;
+
+  /* Messages that arrived while the window was not active, and the newest
+   * of them, which a notification shows
+   */
+  guint                 unread;
+  ConfabMessage        *notified;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabWindow, confab_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -550,6 +556,130 @@ on_unreadable (ConfabWindow       *self,
   adw_toast_overlay_add_toast (self->toast_overlay, toast);
 }
 
+/* Unread messages and notifications */
+
+#define NOTIFICATION_ID "new-message"
+#define NOTIFICATION_BODY_CHARS 200
+
+static void
+update_title (ConfabWindow *self)
+{
+  g_autofree char *title = NULL;
+
+  if (self->unread > 0)
+    /* Translators: the window title with the count of unread messages */
+    title = g_strdup_printf (_("Confab (%u)"), self->unread);
+
+  gtk_window_set_title (GTK_WINDOW (self), title != NULL ? title : _("Confab"));
+}
+
+static void
+send_notification (ConfabWindow  *self,
+                   ConfabMessage *message)
+{
+  GtkApplication *application = gtk_window_get_application (GTK_WINDOW (self));
+  g_autoptr(GNotification) notification = NULL;
+  g_autofree char *body = NULL;
+  const char *text = confab_message_get_text (message);
+
+  if (application == NULL ||
+      !g_settings_get_boolean (confab_application_get_settings (CONFAB_APPLICATION (application)),
+                               "notify"))
+    return;
+
+  if (g_utf8_strlen (text, NOTIFICATION_BODY_CHARS + 1) > NOTIFICATION_BODY_CHARS)
+    {
+      g_autofree char *start = g_utf8_substring (text, 0, NOTIFICATION_BODY_CHARS - 1);
+
+      body = g_strconcat (start, "…", NULL);
+    }
+
+  notification = g_notification_new (confab_message_get_sender (message));
+  g_notification_set_body (notification, body != NULL ? body : text);
+  g_notification_set_default_action (notification, "app.show-message");
+  g_application_send_notification (G_APPLICATION (application), NOTIFICATION_ID, notification);
+}
+
+/* New messages from the peer, appended while the person looks elsewhere:
+ * counted in the title and shown in a notification. Older ones paged in
+ * at the top are not new.
+ */
+static void
+on_messages_changed (ConfabWindow *self,
+                     guint         position,
+                     guint         removed,
+                     guint         added,
+                     GListModel   *model)
+{
+  ConfabMessage *newest = NULL;
+
+  if (removed > 0 || added == 0 || position + added != g_list_model_get_n_items (model) ||
+      gtk_window_is_active (GTK_WINDOW (self)))
+    return;
+
+  for (guint i = position; i < position + added; i++)
+    {
+      g_autoptr(ConfabMessage) message = g_list_model_get_item (model, i);
+
+      if (confab_message_get_direction (message) != CONFAB_DIRECTION_INCOMING)
+        continue;
+
+      self->unread++;
+      newest = message;
+    }
+
+  if (newest == NULL)
+    return;
+
+  g_set_weak_pointer (&self->notified, newest);
+  update_title (self);
+  send_notification (self, newest);
+}
+
+static void
+on_active_changed (ConfabWindow *self)
+{
+  GtkApplication *application = gtk_window_get_application (GTK_WINDOW (self));
+
+  if (!gtk_window_is_active (GTK_WINDOW (self)))
+    return;
+
+  self->unread = 0;
+  update_title (self);
+  if (application != NULL)
+    g_application_withdraw_notification (G_APPLICATION (application), NOTIFICATION_ID);
+}
+
+/**
+ * confab_window_show_notified:
+ *
+ * Presents the window at the message the last notification showed.
+ */
+void
+confab_window_show_notified (ConfabWindow *self)
+{
+  GListModel *model;
+
+  g_return_if_fail (CONFAB_IS_WINDOW (self));
+
+  gtk_window_present (GTK_WINDOW (self));
+  if (self->notified == NULL)
+    return;
+
+  model = G_LIST_MODEL (self->conversation);
+  for (guint i = g_list_model_get_n_items (model); i > 0; i--)
+    {
+      g_autoptr(ConfabMessage) message = g_list_model_get_item (model, i - 1);
+
+      if (message == self->notified)
+        {
+          gtk_widget_activate_action (GTK_WIDGET (self->list_view), "list.scroll-to-item", "u",
+                                      i - 1);
+          break;
+        }
+    }
+}
+
 static void
 on_row_retry (ConfabWindow     *self,
               ConfabMessageRow *row)
@@ -624,6 +754,9 @@ confab_window_constructed (GObject *object)
                           G_BINDING_SYNC_CREATE);
   g_signal_connect_object (self->conversation, "unreadable",
                            G_CALLBACK (on_unreadable), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->conversation, "items-changed",
+                           G_CALLBACK (on_messages_changed), self, G_CONNECT_SWAPPED);
+  g_signal_connect (self, "notify::is-active", G_CALLBACK (on_active_changed), NULL);
   g_signal_connect_object (self->conversation, "send-failed",
                            G_CALLBACK (on_send_failed), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->conversation, "notify::history-problem",
@@ -649,6 +782,7 @@ confab_window_dispose (GObject *object)
     g_object_remove_weak_pointer (G_OBJECT (self->failure_toast), (gpointer *)&self->failure_toast);
   self->failure_toast = NULL;
   g_clear_handle_id (&self->load_older_id, g_source_remove);
+  g_clear_weak_pointer (&self->notified);
   gtk_widget_dispose_template (GTK_WIDGET (self), CONFAB_TYPE_WINDOW);
   g_clear_object (&self->conversation);
 

@@ -17,4 +17,6 @@ G_DECLARE_FINAL_TYPE (ConfabWindow, confab_window, CONFAB, WINDOW, AdwApplicatio
 
 ConfabWindow *confab_window_new (ConfabApplication *application);
 
+void          confab_window_show_notified (ConfabWindow      *self);
+
 G_END_DECLS

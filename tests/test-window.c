@@ -26,6 +26,11 @@ typedef struct
   char              *history_path;
 } Fixture;
 
+/* What the test's notification server was asked: "Add <id> <title>: <body>",
+ * "Remove <id>"
+ */
+static GPtrArray *notification_calls;
+
 static gboolean
 on_timeout (gpointer data)
 {
@@ -1067,6 +1072,66 @@ test_window_keyboard (Fixture       *fixture,
   g_assert_cmpfloat (gtk_adjustment_get_value (adj), >=, bottom - 1);
 }
 
+static gboolean
+last_call_is (gpointer data)
+{
+  return notification_calls->len > 0 &&
+         g_str_equal (g_ptr_array_index (notification_calls, notification_calls->len - 1), data);
+}
+
+static gboolean
+window_active (gpointer data)
+{
+  return gtk_window_is_active (data);
+}
+
+static gboolean
+window_inactive (gpointer data)
+{
+  return !gtk_window_is_active (data);
+}
+
+/* A message arriving while the window is in the background: counted in
+ * the title and notified; back in front, the count and the notification go.
+ * With notifications off, none is sent.
+ */
+static void
+test_window_notifications (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  guint16 port = confab_conversation_get_local_port (fixture_conversation (fixture));
+  GtkWidget *other = gtk_window_new ();
+
+  wait_until (window_active, fixture->window);
+  gtk_window_present (GTK_WINDOW (other));
+  wait_until (window_inactive, fixture->window);
+
+  send_from_peer (fixture, "are you there?", port);
+  send_from_peer (fixture, "hello?", port);
+  wait_for_row (fixture, "hello?");
+  wait_until (last_call_is, (gpointer)"Add new-message 127.0.0.1: hello?");
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (fixture->window)), ==, "Confab (2)");
+
+  gtk_window_destroy (GTK_WINDOW (other));
+  gtk_window_present (GTK_WINDOW (fixture->window));
+  wait_until (window_active, fixture->window);
+  wait_until (last_call_is, (gpointer)"Remove new-message");
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (fixture->window)), ==, "Confab");
+
+  /* Notifications off */
+  g_settings_set_boolean (fixture->settings, "notify", FALSE);
+  other = gtk_window_new ();
+  gtk_window_present (GTK_WINDOW (other));
+  wait_until (window_inactive, fixture->window);
+  g_ptr_array_set_size (notification_calls, 0);
+  send_from_peer (fixture, "quietly", port);
+  wait_for_row (fixture, "quietly");
+  run_for (300);
+  g_assert_cmpuint (notification_calls->len, ==, 0);
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (fixture->window)), ==, "Confab (1)");
+  gtk_window_destroy (GTK_WINDOW (other));
+}
+
 /* Web and mail addresses are links; markup in a message stays literal. */
 static void
 test_window_links (Fixture       *fixture,
@@ -1124,6 +1189,79 @@ test_parse_peer (void)
     }
 }
 
+/* The desktop's notification server, as GApplication talks to it
+ * (org.gtk.Notifications), recording what it is asked
+ */
+static const char notifications_xml[] =
+  "<node><interface name='org.gtk.Notifications'>"
+  "<method name='AddNotification'><arg type='s' direction='in'/>"
+  "<arg type='s' direction='in'/><arg type='a{sv}' direction='in'/></method>"
+  "<method name='RemoveNotification'><arg type='s' direction='in'/>"
+  "<arg type='s' direction='in'/></method>"
+  "</interface></node>";
+
+
+static void
+on_notification_call (GDBusConnection       *connection,
+                      const char            *sender,
+                      const char            *path,
+                      const char            *interface,
+                      const char            *method,
+                      GVariant              *parameters,
+                      GDBusMethodInvocation *invocation,
+                      gpointer               user_data)
+{
+  const char *id = NULL;
+
+  g_variant_get_child (parameters, 1, "&s", &id);
+  if (g_str_equal (method, "AddNotification"))
+    {
+      g_autoptr(GVariant) notification = g_variant_get_child_value (parameters, 2);
+      const char *title = "", *body = "";
+
+      g_variant_lookup (notification, "title", "&s", &title);
+      g_variant_lookup (notification, "body", "&s", &body);
+      g_ptr_array_add (notification_calls, g_strdup_printf ("Add %s %s: %s", id, title, body));
+    }
+  else
+    {
+      g_ptr_array_add (notification_calls, g_strdup_printf ("Remove %s", id));
+    }
+
+  g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static gboolean
+name_owned (gpointer data)
+{
+  return *(gboolean *)data;
+}
+
+static void
+on_name_acquired (GDBusConnection *connection,
+                  const char      *name,
+                  gpointer         user_data)
+{
+  *(gboolean *)user_data = TRUE;
+}
+
+static void
+start_notification_server (void)
+{
+  static const GDBusInterfaceVTable vtable = { on_notification_call, NULL, NULL, { 0 } };
+  g_autoptr(GDBusNodeInfo) info = g_dbus_node_info_new_for_xml (notifications_xml, NULL);
+  g_autoptr(GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  static gboolean owned;
+
+  notification_calls = g_ptr_array_new_with_free_func (g_free);
+  g_assert_cmpuint (g_dbus_connection_register_object (bus, "/org/gtk/Notifications",
+                                                       info->interfaces[0], &vtable, NULL,
+                                                       NULL, NULL), >, 0);
+  g_bus_own_name_on_connection (bus, "org.gtk.Notifications", G_BUS_NAME_OWNER_FLAGS_NONE,
+                                on_name_acquired, NULL, &owned, NULL);
+  wait_until (name_owned, &owned);
+}
+
 typedef void (*FixtureFunc) (Fixture *fixture, gconstpointer data);
 
 /* A registered GtkApplication lets go of itself only in shutdown, after
@@ -1138,8 +1276,9 @@ run_isolated (gconstpointer data)
       Fixture fixture = { 0 };
       TestSession session = { 0 };
 
-      /* A bus of its own, with no keyring on it */
+      /* A bus of its own, with no keyring on it, and a notification server */
       test_session_start (&session);
+      start_notification_server ();
       fixture_setup (&fixture, NULL);
       ((FixtureFunc)data) (&fixture, NULL);
       fixture_teardown (&fixture, NULL);
@@ -1191,6 +1330,7 @@ main (int   argc,
   ADD ("passphrase", test_window_passphrase);
   ADD ("links", test_window_links);
   ADD ("keyboard", test_window_keyboard);
+  ADD ("notifications", test_window_notifications);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
 
