@@ -1262,6 +1262,73 @@ start_notification_server (void)
   wait_until (name_owned, &owned);
 }
 
+static void
+on_launched (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  gboolean *done = user_data;
+
+  g_assert_true (g_subprocess_wait_check_finish (G_SUBPROCESS (object), result, NULL));
+  *done = TRUE;
+}
+
+/* Confab launched again (from the menu, a terminal, a notification) hands
+ * over to the one running: its window is raised, and the command line it
+ * was given applies there.
+ */
+static void
+second_launch_raises_first (void)
+{
+  TestSession session = { 0 };
+  g_autoptr(ConfabApplication) app = NULL;
+  g_autoptr(GSubprocess) second = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *program = g_test_build_filename (G_TEST_BUILT, "..", "src", "confab", NULL);
+  ConfabConversation *conversation;
+  gboolean done = FALSE;
+
+  test_session_start (&session);
+  app = confab_application_new ();
+  g_application_register (G_APPLICATION (app), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (g_application_get_is_remote (G_APPLICATION (app)));
+  conversation = confab_application_get_conversation (app);
+  confab_conversation_set_keep_history (conversation, FALSE);
+  g_application_activate (G_APPLICATION (app));
+  g_assert_cmpuint (g_list_length (gtk_application_get_windows (GTK_APPLICATION (app))), ==, 1);
+
+  second = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, program,
+                             "--peer", "127.0.0.1:5555", NULL);
+  g_assert_no_error (error);
+  g_subprocess_wait_check_async (second, NULL, on_launched, &done);
+  wait_until (name_owned, &done);
+
+  /* Still one window, presented, with the second launch's peer */
+  g_assert_cmpuint (g_list_length (gtk_application_get_windows (GTK_APPLICATION (app))), ==, 1);
+  g_assert_cmpstr (confab_conversation_get_peer_host (conversation), ==, "127.0.0.1");
+  g_assert_cmpuint (confab_conversation_get_peer_port (conversation), ==, 5555);
+
+  while (gtk_application_get_windows (GTK_APPLICATION (app)) != NULL)
+    gtk_window_destroy (gtk_application_get_windows (GTK_APPLICATION (app))->data);
+  run_for (20);
+  g_clear_object (&app);
+  test_session_stop (&session);
+}
+
+static void
+run_second_launch (void)
+{
+  if (g_test_subprocess ())
+    {
+      second_launch_raises_first ();
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 typedef void (*FixtureFunc) (Fixture *fixture, gconstpointer data);
 
 /* A registered GtkApplication lets go of itself only in shutdown, after
@@ -1333,6 +1400,7 @@ main (int   argc,
   ADD ("notifications", test_window_notifications);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
+  g_test_add_func ("/window/second-launch-raises-first", run_second_launch);
 
   return g_test_run ();
 }
