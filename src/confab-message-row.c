@@ -21,6 +21,8 @@ struct _ConfabMessageRow
   GtkLabel      *sender_label;
   GtkLabel      *time_label;
   GtkLabel      *text_label;
+  GtkLabel      *day_label;
+  GtkWidget     *header_box;
   GtkWidget     *state_box;
   GtkImage      *state_icon;
   GtkLabel      *state_label;
@@ -281,18 +283,109 @@ confab_message_row_class_init (ConfabMessageRowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, sender_label);
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, time_label);
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, text_label);
+  gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, day_label);
+  gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, header_box);
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, state_box);
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, state_icon);
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, state_label);
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, retry_button);
 
   gtk_widget_class_install_action (widget_class, "row.retry", NULL, retry_action);
-  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BOX_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "confab-message-row");
 }
 
 static void
 confab_message_row_init (ConfabMessageRow *self)
 {
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (gtk_widget_get_layout_manager (GTK_WIDGET (self))),
+                                  GTK_ORIENTATION_VERTICAL);
   gtk_widget_init_template (GTK_WIDGET (self));
+}
+
+/* Messages closer than this from one sender read as one group. */
+#define GROUP_USEC (5 * G_TIME_SPAN_MINUTE)
+
+/* "Today", "Yesterday", a weekday this week, or a date */
+static char *
+day_name (GDateTime *time)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autoptr(GDateTime) local = g_date_time_to_local (time);
+  g_autoptr(GDateTime) today = g_date_time_new_local (g_date_time_get_year (now),
+                                                      g_date_time_get_month (now),
+                                                      g_date_time_get_day_of_month (now),
+                                                      0, 0, 0);
+  GTimeSpan before = g_date_time_difference (today, local);
+
+  if (before <= 0)
+    return g_strdup (_("Today"));
+  if (before <= G_TIME_SPAN_DAY)
+    return g_strdup (_("Yesterday"));
+  if (before <= 6 * G_TIME_SPAN_DAY)
+    /* Translators: a day heading in the list: the weekday, see strftime */
+    return g_date_time_format (local, _("%A"));
+  if (g_date_time_get_year (local) == g_date_time_get_year (now))
+    /* Translators: a day heading in the list this year, see strftime */
+    return g_date_time_format (local, _("%A, %-d %B"));
+
+  /* Translators: a day heading in the list in another year, see strftime */
+  return g_date_time_format (local, _("%-d %B %Y"));
+}
+
+static gboolean
+same_day (GDateTime *a,
+          GDateTime *b)
+{
+  g_autoptr(GDateTime) la = g_date_time_to_local (a);
+  g_autoptr(GDateTime) lb = g_date_time_to_local (b);
+
+  return g_date_time_get_year (la) == g_date_time_get_year (lb) &&
+         g_date_time_get_day_of_year (la) == g_date_time_get_day_of_year (lb);
+}
+
+/**
+ * confab_message_row_set_previous:
+ * @previous: (nullable): the message shown just above, if any
+ *
+ * A new day gets a heading; a message shortly after one from the same
+ * sender joins its group, without repeating the name and time.
+ */
+void
+confab_message_row_set_previous (ConfabMessageRow *self,
+                                 ConfabMessage    *previous)
+{
+  ConfabMessage *message;
+  gboolean new_day;
+  gboolean grouped = FALSE;
+
+  g_return_if_fail (CONFAB_IS_MESSAGE_ROW (self));
+
+  message = self->message;
+  if (message == NULL)
+    return;
+
+  new_day = previous == NULL ||
+            !same_day (confab_message_get_time (previous), confab_message_get_time (message));
+  if (new_day)
+    {
+      g_autofree char *name = day_name (confab_message_get_time (message));
+
+      gtk_label_set_text (self->day_label, name);
+    }
+  else
+    {
+      grouped = confab_message_get_direction (previous) == confab_message_get_direction (message) &&
+                g_strcmp0 (confab_message_get_sender (previous),
+                           confab_message_get_sender (message)) == 0 &&
+                g_date_time_difference (confab_message_get_time (message),
+                                        confab_message_get_time (previous)) < GROUP_USEC;
+    }
+
+  gtk_widget_set_visible (GTK_WIDGET (self->day_label), new_day);
+  gtk_widget_set_visible (self->header_box, !grouped);
+  if (grouped)
+    gtk_widget_add_css_class (GTK_WIDGET (self), "grouped");
+  else
+    gtk_widget_remove_css_class (GTK_WIDGET (self), "grouped");
 }

@@ -20,4 +20,7 @@ ConfabMessage    *confab_message_row_get_message (ConfabMessageRow *self);
 void              confab_message_row_set_message (ConfabMessageRow *self,
                                                   ConfabMessage    *message);
 
+void              confab_message_row_set_previous (ConfabMessageRow *self,
+                                                   ConfabMessage    *previous);
+
 G_END_DECLS

@@ -708,8 +708,15 @@ on_factory_bind (ConfabWindow             *self,
                  GtkListItem              *item,
                  GtkSignalListItemFactory *factory)
 {
-  confab_message_row_set_message (CONFAB_MESSAGE_ROW (gtk_list_item_get_child (item)),
-                                  gtk_list_item_get_item (item));
+  guint position = gtk_list_item_get_position (item);
+  g_autoptr(ConfabMessage) previous = NULL;
+  ConfabMessageRow *row = CONFAB_MESSAGE_ROW (gtk_list_item_get_child (item));
+
+  if (position > 0 && position != GTK_INVALID_LIST_POSITION)
+    previous = g_list_model_get_item (G_LIST_MODEL (self->conversation), position - 1);
+
+  confab_message_row_set_message (row, gtk_list_item_get_item (item));
+  confab_message_row_set_previous (row, previous);
 }
 
 static void

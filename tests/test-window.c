@@ -1132,6 +1132,66 @@ test_window_notifications (Fixture       *fixture,
   gtk_window_destroy (GTK_WINDOW (other));
 }
 
+static void
+add_stored (ConfabHistory *history,
+            const char    *sender,
+            const char    *text,
+            GDateTime     *time)
+{
+  g_autoptr(ConfabMessage) message = confab_message_new (CONFAB_DIRECTION_INCOMING, sender,
+                                                         text, time);
+
+  g_assert_true (confab_history_add (history, message, NULL));
+}
+
+/* A day gets a heading; messages from one sender close together form a
+ * group that names the sender once.
+ */
+static void
+test_window_days_and_groups (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  g_autofree char *path = g_build_filename (fixture->dir, "days.db", NULL);
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  /* Yesterday at noon: no test run near midnight moves a message's day */
+  g_autoptr(GDateTime) noon = g_date_time_new_local (g_date_time_get_year (now),
+                                                          g_date_time_get_month (now),
+                                                          g_date_time_get_day_of_month (now),
+                                                          12, 0, 0);
+  g_autoptr(GDateTime) yesterday_noon = g_date_time_add_days (noon, -1);
+  g_autoptr(GDateTime) yesterday_later = g_date_time_add_minutes (yesterday_noon, 1);
+  g_autoptr(GDateTime) yesterday_much_later = g_date_time_add_minutes (yesterday_noon, 30);
+  GtkWidget *row;
+
+  {
+    g_autoptr(ConfabHistory) history = confab_history_open (path, NULL);
+
+    add_stored (history, "ann", "first yesterday", yesterday_noon);
+    add_stored (history, "ann", "right after", yesterday_later);
+    add_stored (history, "ann", "half an hour on", yesterday_much_later);
+    add_stored (history, "ann", "today now", now);
+    g_assert_true (confab_history_commit (history, NULL));
+  }
+  confab_conversation_set_history_path (fixture_conversation (fixture), path);
+
+  row = wait_for_row (fixture, "first yesterday");
+  g_assert_true (gtk_widget_get_visible (row_child (row, "day_label")));
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (row_child (row, "day_label"))), ==,
+                   "Yesterday");
+  g_assert_true (gtk_widget_get_visible (row_child (row, "header_box")));
+
+  row = wait_for_row (fixture, "right after");
+  g_assert_false (gtk_widget_get_visible (row_child (row, "day_label")));
+  g_assert_false (gtk_widget_get_visible (row_child (row, "header_box")));
+
+  row = wait_for_row (fixture, "half an hour on");
+  g_assert_true (gtk_widget_get_visible (row_child (row, "header_box")));
+
+  row = wait_for_row (fixture, "today now");
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (row_child (row, "day_label"))), ==, "Today");
+  g_assert_true (gtk_widget_get_visible (row_child (row, "day_label")));
+}
+
 /* Web and mail addresses are links; markup in a message stays literal. */
 static void
 test_window_links (Fixture       *fixture,
@@ -1398,6 +1458,7 @@ main (int   argc,
   ADD ("links", test_window_links);
   ADD ("keyboard", test_window_keyboard);
   ADD ("notifications", test_window_notifications);
+  ADD ("days-and-groups", test_window_days_and_groups);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
   g_test_add_func ("/window/second-launch-raises-first", run_second_launch);

@@ -117,6 +117,12 @@ prepend_loaded (ConfabConversation *self,
   self->oldest_loaded = confab_message_get_history_id (g_ptr_array_index (page, 0));
   self->published += n;
   g_list_model_items_changed (G_LIST_MODEL (self), 0, 0, n);
+
+  /* The message that was first now has one before it (a view shows its day
+   * and group by what precedes it).
+   */
+  if (old_len > 0 && n < self->published)
+    g_list_model_items_changed (G_LIST_MODEL (self), n, 1, 1);
 }
 
 /**
