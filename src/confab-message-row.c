@@ -22,6 +22,7 @@ struct _ConfabMessageRow
   GtkLabel      *time_label;
   GtkLabel      *text_label;
   GtkLabel      *day_label;
+  GtkWidget     *unread_label;
   GtkWidget     *header_box;
   GtkWidget     *state_box;
   GtkImage      *state_icon;
@@ -65,6 +66,22 @@ ConfabMessageRow *
 confab_message_row_new (void)
 {
   return g_object_new (CONFAB_TYPE_MESSAGE_ROW, NULL);
+}
+
+/* What a screen reader says for the row, e.g. "Ada, 14:02, delivered: see
+ * you at noon"
+ */
+static void
+update_accessible (ConfabMessageRow *self,
+                   const char       *state)
+{
+  g_autofree char *spoken = confab_message_row_get_spoken (self);
+
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, spoken,
+                                  GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
+                                  state != NULL ? state : "",
+                                  -1);
 }
 
 static void
@@ -119,6 +136,8 @@ update_state (ConfabMessageRow *self)
     gtk_widget_add_css_class (self->bubble, "failed");
   else
     gtk_widget_remove_css_class (self->bubble, "failed");
+
+  update_accessible (self, text);
 }
 
 static void
@@ -284,6 +303,7 @@ confab_message_row_class_init (ConfabMessageRowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, time_label);
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, text_label);
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, day_label);
+  gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, unread_label);
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, header_box);
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, state_box);
   gtk_widget_class_bind_template_child (widget_class, ConfabMessageRow, state_icon);
@@ -388,4 +408,48 @@ confab_message_row_set_previous (ConfabMessageRow *self,
     gtk_widget_add_css_class (GTK_WIDGET (self), "grouped");
   else
     gtk_widget_remove_css_class (GTK_WIDGET (self), "grouped");
+}
+
+/**
+ * confab_message_row_set_first_unread:
+ * @first_unread: whether the unread messages begin here
+ *
+ * Shows the "New Messages" divider above the message.
+ */
+void
+confab_message_row_set_first_unread (ConfabMessageRow *self,
+                                     gboolean          first_unread)
+{
+  g_return_if_fail (CONFAB_IS_MESSAGE_ROW (self));
+
+  gtk_widget_set_visible (self->unread_label, first_unread);
+}
+
+/**
+ * confab_message_row_get_spoken:
+ *
+ * Returns: (transfer full): the row as a screen reader reads it: sender,
+ *   time, state if any, and text
+ */
+char *
+confab_message_row_get_spoken (ConfabMessageRow *self)
+{
+  const char *state;
+
+  g_return_val_if_fail (CONFAB_IS_MESSAGE_ROW (self), NULL);
+
+  if (self->message == NULL)
+    return g_strdup ("");
+
+  state = gtk_label_get_text (self->state_label);
+  if (state == NULL || state[0] == '\0')
+    /* Translators: how a screen reader reads a message: sender, time: text */
+    return g_strdup_printf (_("%s, %s: %s"), confab_message_get_sender (self->message),
+                            gtk_label_get_text (self->time_label),
+                            confab_message_get_text (self->message));
+
+  /* Translators: how a screen reader reads a message: sender, time, state: text */
+  return g_strdup_printf (_("%s, %s, %s: %s"), confab_message_get_sender (self->message),
+                          gtk_label_get_text (self->time_label), state,
+                          confab_message_get_text (self->message));
 }

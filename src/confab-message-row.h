@@ -23,4 +23,9 @@ void              confab_message_row_set_message (ConfabMessageRow *self,
 void              confab_message_row_set_previous (ConfabMessageRow *self,
                                                    ConfabMessage    *previous);
 
+void              confab_message_row_set_first_unread (ConfabMessageRow *self,
+                                                       gboolean          first_unread);
+
+char             *confab_message_row_get_spoken   (ConfabMessageRow *self);
+
 G_END_DECLS

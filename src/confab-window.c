@@ -50,6 +50,10 @@ struct _ConfabWindow
    */
   guint                 unread;
   ConfabMessage        *notified;
+  /* The first message that arrived unseen: the "New Messages" divider sits
+   * above it until the person writes.
+   */
+  ConfabMessage        *first_unread;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabWindow, confab_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -269,6 +273,36 @@ on_adjustment_changed (ConfabWindow  *self,
 }
 
 static void
+mark_rows (GtkWidget     *widget,
+           ConfabMessage *first_unread)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget);
+       child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      if (CONFAB_IS_MESSAGE_ROW (child))
+        confab_message_row_set_first_unread (
+          CONFAB_MESSAGE_ROW (child),
+          first_unread != NULL &&
+          confab_message_row_get_message (CONFAB_MESSAGE_ROW (child)) == first_unread);
+      else
+        mark_rows (child, first_unread);
+    }
+}
+
+/* Moves the divider; rows bound later take it from the factory. */
+static void
+set_first_unread (ConfabWindow  *self,
+                  ConfabMessage *message)
+{
+  if (self->first_unread == message)
+    return;
+
+  g_set_weak_pointer (&self->first_unread, message);
+  mark_rows (GTK_WIDGET (self->list_view), message);
+}
+
+static void
 confab_window_send (ConfabWindow *self)
 {
   const char *text = gtk_editable_get_text (GTK_EDITABLE (self->entry));
@@ -283,6 +317,7 @@ confab_window_send (ConfabWindow *self)
     }
 
   self->stick_to_bottom = TRUE;
+  set_first_unread (self, NULL);
   confab_conversation_send (self->conversation, text);
   gtk_editable_set_text (GTK_EDITABLE (self->entry), "");
 }
@@ -624,7 +659,9 @@ on_messages_changed (ConfabWindow *self,
       if (confab_message_get_direction (message) != CONFAB_DIRECTION_INCOMING)
         continue;
 
-      self->unread++;
+      /* A new stretch of unseen messages starts the divider afresh. */
+      if (self->unread++ == 0)
+        set_first_unread (self, message);
       newest = message;
     }
 
@@ -717,6 +754,8 @@ on_factory_bind (ConfabWindow             *self,
 
   confab_message_row_set_message (row, gtk_list_item_get_item (item));
   confab_message_row_set_previous (row, previous);
+  confab_message_row_set_first_unread (row, self->first_unread != NULL &&
+                                            gtk_list_item_get_item (item) == self->first_unread);
 }
 
 static void
@@ -790,6 +829,7 @@ confab_window_dispose (GObject *object)
   self->failure_toast = NULL;
   g_clear_handle_id (&self->load_older_id, g_source_remove);
   g_clear_weak_pointer (&self->notified);
+  g_clear_weak_pointer (&self->first_unread);
   gtk_widget_dispose_template (GTK_WIDGET (self), CONFAB_TYPE_WINDOW);
   g_clear_object (&self->conversation);
 

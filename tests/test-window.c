@@ -1192,6 +1192,68 @@ test_window_days_and_groups (Fixture       *fixture,
   g_assert_true (gtk_widget_get_visible (row_child (row, "day_label")));
 }
 
+/* Messages that arrive unseen get a "New Messages" divider above the first
+ * of them, which stays until the person writes.
+ */
+static void
+test_window_unread_divider (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  guint16 port = confab_conversation_get_local_port (fixture_conversation (fixture));
+  GtkEditable *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
+  GtkWidget *other = gtk_window_new ();
+  GtkWidget *seen, *first, *second;
+
+  send_from_peer (fixture, "seen already", port);
+  seen = wait_for_row (fixture, "seen already");
+  wait_until (window_active, fixture->window);
+
+  gtk_window_present (GTK_WINDOW (other));
+  wait_until (window_inactive, fixture->window);
+  send_from_peer (fixture, "first unseen", port);
+  send_from_peer (fixture, "second unseen", port);
+  first = wait_for_row (fixture, "first unseen");
+  second = wait_for_row (fixture, "second unseen");
+
+  g_assert_false (gtk_widget_get_visible (row_child (seen, "unread_label")));
+  g_assert_true (gtk_widget_get_visible (row_child (first, "unread_label")));
+  g_assert_false (gtk_widget_get_visible (row_child (second, "unread_label")));
+
+  /* Seen, the divider stays to show where they began; writing ends it. */
+  gtk_window_destroy (GTK_WINDOW (other));
+  gtk_window_present (GTK_WINDOW (fixture->window));
+  wait_until (window_active, fixture->window);
+  g_assert_true (gtk_widget_get_visible (row_child (first, "unread_label")));
+  gtk_editable_set_text (entry, "back now");
+  g_signal_emit_by_name (entry, "activate");
+  g_assert_false (gtk_widget_get_visible (row_child (first, "unread_label")));
+}
+
+/* A row reads as sender, time, state and text to a screen reader. */
+static void
+test_window_row_spoken (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  GtkEditable *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autofree char *time = g_date_time_format (now, "%H:%M");
+  g_autofree char *expected = NULL;
+  g_autofree char *spoken = NULL;
+  GtkWidget *row;
+
+  gtk_editable_set_text (entry, "see you at noon");
+  g_signal_emit_by_name (entry, "activate");
+  row = wait_for_row (fixture, "see you at noon");
+  wait_for_state (row, "Sent, no receipt");
+
+  spoken = confab_message_row_get_spoken (CONFAB_MESSAGE_ROW (row));
+  expected = g_strdup_printf ("tester, %s, Sent, no receipt: see you at noon", time);
+  /* The minute may have turned between sending and now. */
+  if (g_strcmp0 (spoken, expected) != 0)
+    g_assert_true (g_str_has_prefix (spoken, "tester, ") &&
+                   g_str_has_suffix (spoken, ", Sent, no receipt: see you at noon"));
+}
+
 /* Web and mail addresses are links; markup in a message stays literal. */
 static void
 test_window_links (Fixture       *fixture,
@@ -1459,6 +1521,8 @@ main (int   argc,
   ADD ("keyboard", test_window_keyboard);
   ADD ("notifications", test_window_notifications);
   ADD ("days-and-groups", test_window_days_and_groups);
+  ADD ("unread-divider", test_window_unread_divider);
+  ADD ("row-spoken", test_window_row_spoken);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
   g_test_add_func ("/window/second-launch-raises-first", run_second_launch);
