@@ -5,7 +5,8 @@
  * window allows; the figure is messages delivered and acknowledged per
  * second, with none lost. The baseline, in the same run: a plain C process
  * pair doing sendto()/recv() of the same datagrams as fast as it can.
- * With a passphrase, the same again encrypted.
+ * With a passphrase, the same again encrypted; and, to show what bounds the
+ * figure, once more with no history.
  *
  *   bench-throughput [COUNT]
  *
@@ -41,12 +42,13 @@ typedef struct
   char                text[SIZE + 1];
 } Run;
 
+/* @mode: "0" plain, "1" with a passphrase, "n" with no history */
 static ConfabConversation *
 conversation_new (const char *dir,
                   const char *name,
                   guint16     port,
                   guint16     peer_port,
-                  gboolean    encrypted)
+                  const char *mode)
 {
   ConfabConversation *conversation = confab_conversation_new ();
   g_autofree char *db = g_build_filename (dir, name, NULL);
@@ -54,8 +56,9 @@ conversation_new (const char *dir,
   if (!confab_conversation_set_local_port (conversation, port))
     g_error ("cannot bind port %u", port);
   confab_conversation_set_peer (conversation, "127.0.0.1", peer_port);
-  confab_conversation_set_history_path (conversation, db);
-  if (encrypted)
+  if (mode[0] != 'n')
+    confab_conversation_set_history_path (conversation, db);
+  if (mode[0] == '1')
     confab_conversation_set_passphrase (conversation, PASSPHRASE);
 
   return conversation;
@@ -102,7 +105,7 @@ confab_receive (int    argc,
   run.count = atoi (argv[4]);
   run.loop = g_main_loop_new (NULL, FALSE);
   run.conversation = conversation_new (argv[5], "receiver.db", atoi (argv[2]), atoi (argv[3]),
-                                       argv[6][0] == '1');
+                                       argv[6]);
   wait_for_key (run.conversation, argv[6][0] == '1');
   g_signal_connect_swapped (run.conversation, "items-changed", G_CALLBACK (on_items_changed),
                             &run);
@@ -159,7 +162,7 @@ confab_send (int    argc,
   run.loop = g_main_loop_new (NULL, FALSE);
   memset (run.text, 'x', SIZE);
   run.conversation = conversation_new (argv[5], "sender.db", atoi (argv[2]), atoi (argv[3]),
-                                       argv[6][0] == '1');
+                                       argv[6]);
   wait_for_key (run.conversation, argv[6][0] == '1');
   g_signal_connect_swapped (confab_conversation_get_channel (run.conversation), "delivered",
                             G_CALLBACK (on_delivered), &run);
@@ -245,13 +248,12 @@ rate_of (const char *line,
 static double
 run_confab (const char *self,
             const char *count,
-            gboolean    encrypted,
+            const char *key,
             guint      *delivered)
 {
   g_autofree char *dir = g_dir_make_tmp ("confab-bench-XXXXXX", NULL);
   g_autofree char *a = g_strdup_printf ("%u", bench_free_port ());
   g_autofree char *b = g_strdup_printf ("%u", bench_free_port ());
-  const char *key = encrypted ? "1" : "0";
   g_autoptr(GSubprocess) receiver = bench_spawn (self, "confab-receive", b, a, count, dir, key,
                                                  NULL);
   g_autofree char *ready = bench_read_line (receiver);
@@ -286,8 +288,8 @@ main (int   argc,
       char *argv[])
 {
   g_autofree char *count = NULL;
-  guint n, delivered, delivered_encrypted, received;
-  double confab, encrypted, baseline;
+  guint n, delivered, delivered_encrypted, delivered_bare, received;
+  double confab, encrypted, bare, baseline;
 
   if (argc >= 7 && g_str_equal (argv[1], "confab-receive"))
     return confab_receive (argc, argv);
@@ -302,8 +304,9 @@ main (int   argc,
   count = g_strdup_printf ("%u", n);
 
   baseline = run_baseline (argv[0], count, &received);
-  confab = run_confab (argv[0], count, FALSE, &delivered);
-  encrypted = run_confab (argv[0], count, TRUE, &delivered_encrypted);
+  confab = run_confab (argv[0], count, "0", &delivered);
+  encrypted = run_confab (argv[0], count, "1", &delivered_encrypted);
+  bare = run_confab (argv[0], count, "n", &delivered_bare);
 
   bench_figure ("throughput_baseline", baseline, "msg/s");
   bench_figure ("throughput_baseline_received", received, "msg");
@@ -311,6 +314,8 @@ main (int   argc,
   bench_figure ("throughput_confab_lost", n - delivered, "msg");
   bench_figure ("throughput_encrypted", encrypted, "msg/s");
   bench_figure ("throughput_encrypted_lost", n - delivered_encrypted, "msg");
+  bench_figure ("throughput_no_history", bare, "msg/s");
+  bench_figure ("throughput_no_history_lost", n - delivered_bare, "msg");
   bench_figure ("throughput_ratio", baseline > 0 ? confab / baseline : 0, "x");
   bench_figure ("throughput_encrypted_ratio", baseline > 0 ? encrypted / baseline : 0, "x");
 
