@@ -1,0 +1,416 @@
+/* bench-latency.c — send-to-acknowledgement time at a fixed rate, beside a raw UDP ping-pong
+ *
+ * Two processes on the loopback. A Confab conversation (history on) sends
+ * 1,000 messages a second for 10 s to another, on a fixed schedule, so that
+ * queueing is not hidden; each message's time from send to acknowledgement
+ * is recorded. The baseline, in the same run: a plain C UDP ping-pong
+ * between two processes on the same schedule. Percentiles 50, 99 and 99.9.
+ *
+ *   bench-latency [SECONDS]
+ *
+ * Prints `name value unit` lines.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench-util.h"
+#include "confab-conversation.h"
+
+#define RATE 1000          /* messages a second */
+#define SIZE 100
+#define DRAIN_SECONDS 3    /* for the last answers after the schedule ends */
+
+typedef struct
+{
+  GMainLoop  *loop;
+  gint64      started;
+  guint       total;
+  guint       sent;
+  GHashTable *sent_at;     /* message or datagram number -> µs */
+  GArray     *latencies;   /* gint64 µs */
+  /* Confab */
+  ConfabConversation *conversation;
+  /* Baseline */
+  GSocket        *socket;
+  GSocketAddress *peer;
+} Run;
+
+static gboolean
+quit_cb (gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The schedule: whatever is due by now goes out now. */
+typedef void (*SendFunc) (Run *run, guint number);
+
+static gboolean
+tick (Run      *run,
+      SendFunc  send)
+{
+  gint64 elapsed = g_get_monotonic_time () - run->started;
+  guint due = MIN (run->total, (guint)(elapsed * RATE / G_USEC_PER_SEC) + 1);
+
+  while (run->sent < due)
+    send (run, ++run->sent);
+
+  if (run->sent < run->total)
+    return G_SOURCE_CONTINUE;
+
+  g_timeout_add_seconds (DRAIN_SECONDS, quit_cb, run->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+record (Run     *run,
+        guint64  number)
+{
+  gpointer at = g_hash_table_lookup (run->sent_at, GSIZE_TO_POINTER (number));
+  gint64 latency;
+
+  if (at == NULL)
+    return;
+
+  latency = g_get_monotonic_time () - *(gint64 *)at;
+  g_array_append_val (run->latencies, latency);
+  g_hash_table_remove (run->sent_at, GSIZE_TO_POINTER (number));
+}
+
+static void
+remember_send (Run   *run,
+               guint  number)
+{
+  gint64 *at = g_new (gint64, 1);
+
+  *at = g_get_monotonic_time ();
+  g_hash_table_insert (run->sent_at, GSIZE_TO_POINTER ((gsize)number), at);
+}
+
+static gint
+compare_gint64 (gconstpointer a,
+                gconstpointer b)
+{
+  gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Prints "COUNT P50 P99 P999" (µs) for the parent */
+static void
+report (Run *run)
+{
+  g_array_sort (run->latencies, compare_gint64);
+  printf ("%u %.0f %.0f %.0f\n", run->latencies->len,
+          bench_percentile (run->latencies, 0.50), bench_percentile (run->latencies, 0.99),
+          bench_percentile (run->latencies, 0.999));
+  fflush (stdout);
+}
+
+static void
+run_init (Run   *run,
+          guint  seconds)
+{
+  run->loop = g_main_loop_new (NULL, FALSE);
+  run->total = seconds * RATE;
+  run->sent_at = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  run->latencies = g_array_new (FALSE, FALSE, sizeof (gint64));
+}
+
+static void
+run_clear (Run *run)
+{
+  g_clear_pointer (&run->sent_at, g_hash_table_unref);
+  g_clear_pointer (&run->latencies, g_array_unref);
+  g_clear_pointer (&run->loop, g_main_loop_unref);
+  g_clear_object (&run->conversation);
+  g_clear_object (&run->socket);
+  g_clear_object (&run->peer);
+}
+
+/* Confab */
+
+static ConfabConversation *
+conversation_new (const char *dir,
+                  const char *name,
+                  guint16     port,
+                  guint16     peer_port)
+{
+  ConfabConversation *conversation = confab_conversation_new ();
+  g_autofree char *db = g_build_filename (dir, name, NULL);
+
+  if (!confab_conversation_set_local_port (conversation, port))
+    g_error ("cannot bind port %u", port);
+  confab_conversation_set_peer (conversation, "127.0.0.1", peer_port);
+  confab_conversation_set_history_path (conversation, db);
+  return conversation;
+}
+
+static int
+confab_receive (char **argv)
+{
+  Run run = { 0 };
+
+  run_init (&run, 0);
+  run.conversation = conversation_new (argv[4], "receiver.db", atoi (argv[2]), atoi (argv[3]));
+  printf ("ready\n");
+  fflush (stdout);
+  g_timeout_add_seconds (atoi (argv[5]) + DRAIN_SECONDS + 2, quit_cb, run.loop);
+  g_main_loop_run (run.loop);
+  run_clear (&run);
+  return 0;
+}
+
+static void
+confab_send_one (Run   *run,
+                 guint  number)
+{
+  char text[SIZE + 1];
+  ConfabMessage *message;
+
+  memset (text, 'x', SIZE);
+  text[SIZE] = '\0';
+  message = confab_conversation_send (run->conversation, text);
+  remember_send (run, (guint)confab_message_get_number (message));
+}
+
+static gboolean
+confab_tick (gpointer user_data)
+{
+  return tick (user_data, confab_send_one);
+}
+
+static void
+on_delivered (Run           *run,
+              guint64        origin,
+              guint64        number,
+              ConfabChannel *channel)
+{
+  record (run, number);
+}
+
+static int
+confab_send (char **argv)
+{
+  Run run = { 0 };
+
+  run_init (&run, atoi (argv[5]));
+  run.conversation = conversation_new (argv[4], "sender.db", atoi (argv[2]), atoi (argv[3]));
+  g_signal_connect_swapped (confab_conversation_get_channel (run.conversation), "delivered",
+                            G_CALLBACK (on_delivered), &run);
+  run.started = g_get_monotonic_time ();
+  g_timeout_add (1, confab_tick, &run);
+  g_main_loop_run (run.loop);
+  report (&run);
+  run_clear (&run);
+  return 0;
+}
+
+/* Baseline: the same schedule, a datagram echoed by the other process */
+
+static GSocket *
+bound_socket (guint16 port)
+{
+  GSocket *socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                                  G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new_from_string ("127.0.0.1", port);
+
+  if (!g_socket_bind (socket, address, FALSE, NULL))
+    g_error ("cannot bind port %u", port);
+  g_socket_set_blocking (socket, FALSE);
+  return socket;
+}
+
+static gboolean
+on_echo_readable (GSocket      *socket,
+                  GIOCondition  condition,
+                  gpointer      user_data)
+{
+  char buffer[2048];
+  gssize n;
+
+  for (;;)
+    {
+      g_autoptr(GSocketAddress) from = NULL;
+
+      n = g_socket_receive_from (socket, &from, buffer, sizeof buffer, NULL, NULL);
+      if (n <= 0)
+        break;
+      g_socket_send_to (socket, from, buffer, n, NULL, NULL);
+    }
+
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+udp_echo (char **argv)
+{
+  Run run = { 0 };
+  g_autoptr(GSource) source = NULL;
+
+  run_init (&run, 0);
+  run.socket = bound_socket (atoi (argv[2]));
+  source = g_socket_create_source (run.socket, G_IO_IN, NULL);
+  g_source_set_callback (source, G_SOURCE_FUNC (on_echo_readable), NULL, NULL);
+  g_source_attach (source, NULL);
+  printf ("ready\n");
+  fflush (stdout);
+  g_timeout_add_seconds (atoi (argv[3]) + DRAIN_SECONDS + 2, quit_cb, run.loop);
+  g_main_loop_run (run.loop);
+  g_source_destroy (source);
+  run_clear (&run);
+  return 0;
+}
+
+static void
+udp_send_one (Run   *run,
+              guint  number)
+{
+  char buffer[SIZE];
+
+  memset (buffer, 'x', SIZE);
+  memcpy (buffer, &number, sizeof number);
+  remember_send (run, number);
+  g_socket_send_to (run->socket, run->peer, buffer, SIZE, NULL, NULL);
+}
+
+static gboolean
+udp_tick (gpointer user_data)
+{
+  return tick (user_data, udp_send_one);
+}
+
+static gboolean
+on_pong (GSocket      *socket,
+         GIOCondition  condition,
+         gpointer      user_data)
+{
+  Run *run = user_data;
+  char buffer[2048];
+  gssize n;
+
+  while ((n = g_socket_receive (socket, buffer, sizeof buffer, NULL, NULL)) >= (gssize)sizeof (guint))
+    {
+      guint number;
+
+      memcpy (&number, buffer, sizeof number);
+      record (run, number);
+    }
+
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+udp_ping (char **argv)
+{
+  Run run = { 0 };
+  g_autoptr(GSource) source = NULL;
+
+  run_init (&run, atoi (argv[3]));
+  run.socket = bound_socket (0);
+  run.peer = g_inet_socket_address_new_from_string ("127.0.0.1", atoi (argv[2]));
+  source = g_socket_create_source (run.socket, G_IO_IN, NULL);
+  g_source_set_callback (source, G_SOURCE_FUNC (on_pong), &run, NULL);
+  g_source_attach (source, NULL);
+  run.started = g_get_monotonic_time ();
+  g_timeout_add (1, udp_tick, &run);
+  g_main_loop_run (run.loop);
+  g_source_destroy (source);
+  report (&run);
+  run_clear (&run);
+  return 0;
+}
+
+/* The parent */
+
+typedef struct
+{
+  guint  count;
+  double p50, p99, p999;
+} Figures;
+
+static Figures
+parse (const char *line)
+{
+  Figures f = { 0 };
+
+  if (line == NULL || sscanf (line, "%u %lf %lf %lf", &f.count, &f.p50, &f.p99, &f.p999) != 4)
+    g_error ("a benchmark process gave no figures");
+  return f;
+}
+
+static Figures
+measure_confab (const char *self,
+                const char *seconds)
+{
+  g_autofree char *dir = g_dir_make_tmp ("confab-bench-XXXXXX", NULL);
+  g_autofree char *a = g_strdup_printf ("%u", bench_free_port ());
+  g_autofree char *b = g_strdup_printf ("%u", bench_free_port ());
+  g_autoptr(GSubprocess) receiver = bench_spawn (self, "confab-receive", b, a, dir, seconds, NULL);
+  g_autofree char *ready = bench_read_line (receiver);
+  g_autoptr(GSubprocess) sender = bench_spawn (self, "confab-send", a, b, dir, seconds, NULL);
+  g_autofree char *line = bench_read_line (sender);
+
+  g_subprocess_wait (sender, NULL, NULL);
+  g_subprocess_force_exit (receiver);
+  g_subprocess_wait (receiver, NULL, NULL);
+  return parse (line);
+}
+
+static Figures
+measure_baseline (const char *self,
+                  const char *seconds)
+{
+  g_autofree char *port = g_strdup_printf ("%u", bench_free_port ());
+  g_autoptr(GSubprocess) echo = bench_spawn (self, "udp-echo", port, seconds, NULL);
+  g_autofree char *ready = bench_read_line (echo);
+  g_autoptr(GSubprocess) ping = bench_spawn (self, "udp-ping", port, seconds, NULL);
+  g_autofree char *line = bench_read_line (ping);
+
+  g_subprocess_wait (ping, NULL, NULL);
+  g_subprocess_force_exit (echo);
+  g_subprocess_wait (echo, NULL, NULL);
+  return parse (line);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autofree char *seconds = NULL;
+  Figures confab, baseline;
+  guint total;
+
+  if (argc >= 6 && g_str_equal (argv[1], "confab-receive"))
+    return confab_receive (argv);
+  if (argc >= 6 && g_str_equal (argv[1], "confab-send"))
+    return confab_send (argv);
+  if (argc >= 4 && g_str_equal (argv[1], "udp-echo"))
+    return udp_echo (argv);
+  if (argc >= 4 && g_str_equal (argv[1], "udp-ping"))
+    return udp_ping (argv);
+
+  seconds = g_strdup (argc > 1 ? argv[1] : "10");
+  total = atoi (seconds) * RATE;
+
+  baseline = measure_baseline (argv[0], seconds);
+  confab = measure_confab (argv[0], seconds);
+
+  bench_figure ("latency_baseline_p50_us", baseline.p50, "us");
+  bench_figure ("latency_baseline_p99_us", baseline.p99, "us");
+  bench_figure ("latency_baseline_p999_us", baseline.p999, "us");
+  bench_figure ("latency_baseline_lost", total - baseline.count, "msg");
+  bench_figure ("latency_confab_p50_us", confab.p50, "us");
+  bench_figure ("latency_confab_p99_us", confab.p99, "us");
+  bench_figure ("latency_confab_p999_us", confab.p999, "us");
+  bench_figure ("latency_confab_unacknowledged", total - confab.count, "msg");
+  bench_figure ("latency_p99_ratio", baseline.p99 > 0 ? confab.p99 / baseline.p99 : 0, "x");
+
+  return 0;
+}
