@@ -87,15 +87,6 @@ has_texts (gpointer data)
   return ((GPtrArray *)data)->len > 0;
 }
 
-static void
-run_for (guint ms)
-{
-  gint64 end = g_get_monotonic_time () + ms * 1000;
-
-  while (g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, FALSE);
-}
-
 /* Different passphrases: nothing is delivered, the mismatch is reported,
  * nothing crashes; both go on working once the passphrases match.
  */
@@ -117,7 +108,7 @@ test_different_passphrase (void)
 
   send_text (a, "can you read this?");
   TEST_WAIT_UNTIL (at_least_one, &unreadable);
-  run_for (300);
+  test_run_for (300);
   g_assert_cmpuint (texts->len, ==, 0);
   confab_channel_get_stats (b, &stats);
   g_assert_cmpuint (stats.dropped_forged, >=, 1);
@@ -330,7 +321,7 @@ test_replay_rejected_across_restart (void)
 
   /* Live: the replay is refused, and the sender is not made to rekey. */
   replay_all (&tap);
-  run_for (300);
+  test_run_for (300);
   g_assert_cmpuint (texts->len, ==, 1);
   confab_channel_get_stats (receiver, &stats);
   g_assert_cmpuint (stats.dropped_replayed, >=, n_captured);
@@ -344,7 +335,7 @@ test_replay_rejected_across_restart (void)
 
   g_ptr_array_set_size (captured, n_captured);
   replay_all (&tap);
-  run_for (300);
+  test_run_for (300);
   g_assert_cmpuint (texts->len, ==, 1);
   confab_channel_get_stats (receiver, &stats);
   g_assert_cmpuint (stats.dropped_stale, >=, n_captured);

@@ -79,15 +79,6 @@ set_passphrase_and_wait (ConfabConversation *conversation,
   g_assert_false (confab_conversation_get_deriving (conversation));
 }
 
-static void
-run_for (guint ms)
-{
-  gint64 end = g_get_monotonic_time () + ms * 1000;
-
-  while (g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, FALSE);
-}
-
 /* Same passphrase: the same safety code, and messages arrive, even with
  * the plain-text setting on (it does not apply under a passphrase).
  */
@@ -153,7 +144,7 @@ test_mismatch_reported_once (Fixture       *fixture,
 
   for (guint i = 0; i < 20; i++)
     confab_conversation_send (a, "you cannot read this");
-  run_for (1500);
+  test_run_for (1500);
 
   g_assert_cmpuint (unreadable, ==, 1);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (b)), ==, 0);
@@ -185,7 +176,7 @@ test_plain_not_shown (Fixture       *fixture,
 
   to = g_inet_socket_address_new_from_string ("127.0.0.1", confab_conversation_get_local_port (b));
   g_socket_send_to (peer, to, "hello from nc\n", 14, NULL, NULL);
-  run_for (300);
+  test_run_for (300);
 
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (b)), ==, 0);
   g_assert_cmpuint (unreadable, ==, 1);

@@ -47,6 +47,22 @@ test_wait_until (TestCondition condition,
   return !timed_out;
 }
 
+/**
+ * test_run_for:
+ * @ms: how long
+ *
+ * Runs the default main context for @ms milliseconds, sleeping when idle.
+ */
+void
+test_run_for (guint ms)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (ms, on_timeout, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
 /* Returns (transfer full): a new empty folder under the temporary one. */
 char *
 test_make_tmpdir (const char *name)

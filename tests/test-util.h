@@ -14,6 +14,7 @@ typedef gboolean (*TestCondition) (gpointer data);
 gboolean  test_wait_until    (TestCondition  condition,
                               gpointer       data,
                               guint          seconds);
+void      test_run_for       (guint          ms);
 char     *test_make_tmpdir   (const char    *name);
 void      test_remove_tree   (const char    *path);
 

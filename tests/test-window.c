@@ -31,36 +31,12 @@ typedef struct
  */
 static GPtrArray *notification_calls;
 
-static gboolean
-on_timeout (gpointer data)
-{
-  *(gboolean *)data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
+/* Only a failure gets near the limit: the sanitizer build is slow. */
 static void
 wait_until (Condition condition,
             gpointer  data)
 {
-  gboolean timed_out = FALSE;
-  /* Only a failure gets near it: the sanitizer build is slow. */
-  guint id = g_timeout_add_seconds (30, on_timeout, &timed_out);
-
-  while (!condition (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-
-  g_assert_false (timed_out);
-  g_source_remove (id);
-}
-
-static void
-run_for (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, on_timeout, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (test_wait_until (condition, data, 30));
 }
 
 static GSocket *
@@ -150,7 +126,7 @@ fixture_setup (Fixture       *fixture,
   g_application_activate (G_APPLICATION (fixture->app));
   fixture->window = gtk_application_get_windows (GTK_APPLICATION (fixture->app))->data;
   g_assert_true (CONFAB_IS_WINDOW (fixture->window));
-  run_for (50);
+  test_run_for (50);
 }
 
 static void
@@ -161,7 +137,7 @@ fixture_teardown (Fixture       *fixture,
 
   while ((windows = gtk_application_get_windows (GTK_APPLICATION (fixture->app))) != NULL)
     gtk_window_destroy (windows->data);
-  run_for (20);
+  test_run_for (20);
 
   g_clear_object (&fixture->app);
   g_clear_object (&fixture->settings);
@@ -386,7 +362,7 @@ test_window_preferences_rebind (Fixture       *fixture,
   send_from_peer (fixture, "to the old port", old_port);
   send_from_peer (fixture, "to the new port", new_port);
   wait_for_row (fixture, "to the new port");
-  run_for (100);
+  test_run_for (100);
   g_assert_true (message_count_is (args));
 }
 
@@ -474,19 +450,19 @@ test_window_follows_new_messages (Fixture       *fixture,
 
   /* Scrolled up to read: new messages do not pull the view down. */
   gtk_adjustment_set_value (adj, 0);
-  run_for (50);
+  test_run_for (50);
   send_from_peer (fixture, "while reading", port);
   {
     gpointer args[] = { conversation, GUINT_TO_POINTER (61) };
     wait_until (message_count_is, args);
   }
-  run_for (200);
+  test_run_for (200);
   value = gtk_adjustment_get_value (adj);
   g_assert_cmpfloat (value, <, 1.0);
 
   /* Back at the bottom, it follows again. */
   gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
-  run_for (50);
+  test_run_for (50);
   send_from_peer (fixture, "following again", port);
   wait_for_row (fixture, "following again");
   wait_until (at_bottom, adj);
@@ -807,7 +783,7 @@ test_window_opens_at_newest (Fixture       *fixture,
   wait_for_row (fixture, "stored 300 — a line long enough to wrap, as real messages do, so "
                "that the list cannot guess the height of rows it has not measured yet");
   wait_until (at_bottom, adj);
-  run_for (300);
+  test_run_for (300);
   g_assert_true (at_bottom (adj));
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (fixture_conversation (fixture))),
                     <, 300);
@@ -834,7 +810,7 @@ wait_for_dialog (void)
 
       if (dialog != NULL)
         return dialog;
-      run_for (10);
+      test_run_for (10);
     }
 
   g_assert_not_reached ();
@@ -868,7 +844,7 @@ test_window_clear_history (Fixture       *fixture,
 
   /* Nothing to clear: the menu item is off. */
   gtk_widget_activate_action (GTK_WIDGET (fixture->window), "win.clear-history", NULL);
-  run_for (100);
+  test_run_for (100);
   g_assert_null (visible_dialog ());
 
   send_from_peer (fixture, "keep me?", confab_conversation_get_local_port (conversation));
@@ -876,7 +852,7 @@ test_window_clear_history (Fixture       *fixture,
   gtk_editable_set_text (entry, "and me?");
   g_signal_emit_by_name (entry, "activate");
   wait_for_row (fixture, "and me?");
-  run_for (50);
+  test_run_for (50);
   g_assert_cmpint (stored_count (fixture->history_path), ==, 2);
 
   gtk_widget_activate_action (GTK_WIDGET (fixture->window), "win.clear-history", NULL);
@@ -928,7 +904,7 @@ test_window_keep_history_switch (Fixture       *fixture,
 
   send_from_peer (fixture, "ephemeral", confab_conversation_get_local_port (conversation));
   wait_for_row (fixture, "ephemeral");
-  run_for (50);
+  test_run_for (50);
   g_assert_cmpint (stored_count (fixture->history_path), ==, 1);
 
   prefs = open_preferences (fixture);
@@ -964,7 +940,7 @@ test_window_toast_escapes_markup (Fixture       *fixture,
   row = wait_for_row (fixture, "to a strange host");
   wait_until ((Condition)gtk_widget_get_visible, row_child (row, "retry_button"));
   wait_until (toast_shown, overlay);
-  run_for (300);
+  test_run_for (300);
 }
 
 static gboolean
@@ -1021,7 +997,7 @@ test_window_passphrase (Fixture       *fixture,
   gtk_window_destroy (GTK_WINDOW (prefs));
   send_from_peer (fixture, "bare text", confab_conversation_get_local_port (conversation));
   wait_until (toast_shown, overlay);
-  run_for (200);
+  test_run_for (200);
   g_assert_null (find_row (GTK_WIDGET (fixture->window), "bare text"));
 }
 
@@ -1126,7 +1102,7 @@ test_window_notifications (Fixture       *fixture,
   g_ptr_array_set_size (notification_calls, 0);
   send_from_peer (fixture, "quietly", port);
   wait_for_row (fixture, "quietly");
-  run_for (300);
+  test_run_for (300);
   g_assert_cmpuint (notification_calls->len, ==, 0);
   g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (fixture->window)), ==, "Confab (1)");
   gtk_window_destroy (GTK_WINDOW (other));
@@ -1433,7 +1409,7 @@ second_launch_raises_first (void)
 
   while (gtk_application_get_windows (GTK_APPLICATION (app)) != NULL)
     gtk_window_destroy (gtk_application_get_windows (GTK_APPLICATION (app))->data);
-  run_for (20);
+  test_run_for (20);
   g_clear_object (&app);
   test_session_stop (&session);
 }

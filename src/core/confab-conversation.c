@@ -135,6 +135,20 @@ confab_conversation_append (ConfabConversation *self,
     self->publish_id = g_idle_add_full (G_PRIORITY_DEFAULT, publish_cb, self, NULL);
 }
 
+/* A message from the peer: stored in the dispatch's batch (committed at
+ * ::batch-end, before the channel acknowledges it) and shown with the batch.
+ */
+static void
+receive (ConfabConversation *self,
+         ConfabMessage      *message)
+{
+  confab_message_set_peer (message, confab_conversation_get_peer_host (self),
+                           confab_conversation_get_peer_port (self));
+  confab_message_set_received_time (message, g_get_real_time ());
+  confab_conversation_store (self, message, FALSE);
+  confab_conversation_append (self, message, FALSE);
+}
+
 /* A classic peer (nc, a script) ends each line with a newline; the row
  * should not show it as an empty line.
  */
@@ -165,11 +179,7 @@ on_channel_received (ConfabConversation *self,
   message = confab_message_new (CONFAB_DIRECTION_INCOMING,
                                 confab_conversation_get_peer_host (self), line, NULL);
   confab_message_set_plain (message, TRUE);
-  confab_message_set_peer (message, confab_conversation_get_peer_host (self),
-                           confab_conversation_get_peer_port (self));
-  confab_message_set_received_time (message, g_get_real_time ());
-  confab_conversation_store (self, message, FALSE);
-  confab_conversation_append (self, message, FALSE);
+  receive (self, message);
 }
 
 static void
@@ -190,12 +200,7 @@ on_channel_message (ConfabConversation   *self,
 
   message = confab_message_new (CONFAB_DIRECTION_INCOMING, sender, incoming->text, time);
   confab_message_set_id (message, incoming->origin, incoming->number);
-  confab_message_set_peer (message, confab_conversation_get_peer_host (self),
-                           confab_conversation_get_peer_port (self));
-  confab_message_set_received_time (message, g_get_real_time ());
-  /* Committed at ::batch-end, before the channel acknowledges it. */
-  confab_conversation_store (self, message, FALSE);
-  confab_conversation_append (self, message, FALSE);
+  receive (self, message);
 }
 
 static void

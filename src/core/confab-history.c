@@ -462,14 +462,6 @@ confab_history_get_failure (ConfabHistory *self)
   return self->failure;
 }
 
-const char *
-confab_history_get_path (ConfabHistory *self)
-{
-  g_return_val_if_fail (CONFAB_IS_HISTORY (self), NULL);
-
-  return self->path;
-}
-
 /**
  * confab_history_get_recovery:
  *

@@ -28,7 +28,6 @@ GQuark         confab_history_error_quark        (void);
 char          *confab_history_default_path       (void);
 ConfabHistory *confab_history_open               (const char     *path,
                                                   GError        **error);
-const char    *confab_history_get_path           (ConfabHistory  *self);
 const GError  *confab_history_get_recovery       (ConfabHistory  *self);
 const char    *confab_history_get_moved_to       (ConfabHistory  *self);
 const GError  *confab_history_get_failure        (ConfabHistory  *self);
