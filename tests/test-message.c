@@ -29,6 +29,30 @@ test_message_fields (void)
   g_assert_finalize_object (message);
 }
 
+/* A time as stored and sent, in µs; out of GDateTime's range it is now. */
+static void
+test_message_new_at (void)
+{
+  gint64 usec = G_GINT64_CONSTANT (1795608000123456);
+  gint64 before = g_get_real_time ();
+  ConfabMessage *message;
+  GDateTime *time;
+
+  message = confab_message_new_at (CONFAB_DIRECTION_INCOMING, "ann", "hi", usec);
+  g_assert_cmpint (confab_message_get_time_usec (message), ==, usec);
+  time = confab_message_get_time (message);
+  g_assert_cmpint (g_date_time_to_unix (time), ==, usec / G_USEC_PER_SEC);
+  g_assert_cmpint (g_date_time_get_microsecond (time), ==, usec % G_USEC_PER_SEC);
+  g_assert_true (confab_message_get_time (message) == time);
+  g_assert_finalize_object (message);
+
+  message = confab_message_new_at (CONFAB_DIRECTION_INCOMING, "ann", "hi", G_MAXINT64);
+  g_assert_cmpint (confab_message_get_time_usec (message), >=, before);
+  g_assert_cmpint (confab_message_get_time_usec (message), <=, g_get_real_time ());
+  g_assert_nonnull (confab_message_get_time (message));
+  g_assert_finalize_object (message);
+}
+
 static void
 test_message_state_notifies_on_change_only (void)
 {
@@ -66,6 +90,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/message/fields", test_message_fields);
+  g_test_add_func ("/message/new-at", test_message_new_at);
   g_test_add_func ("/message/state-notifies-on-change-only", test_message_state_notifies_on_change_only);
 
   return g_test_run ();

@@ -17,6 +17,10 @@ struct _ConfabMessage
   char               *sender;
   char               *text;
   char               *error;
+  /* When it was written, µs since the epoch; as a local GDateTime only once
+   * something shows it: finding the local time zone costs system calls.
+   */
+  gint64              time_usec;
   GDateTime          *time;
   /* The protocol's message id; 0 until the message has one. */
   guint64             origin;
@@ -67,13 +71,8 @@ confab_message_new (ConfabDirection  direction,
                     const char      *text,
                     GDateTime       *time)
 {
-  g_autoptr(GDateTime) now = NULL;
-
   g_return_val_if_fail (sender != NULL, NULL);
   g_return_val_if_fail (text != NULL, NULL);
-
-  if (time == NULL)
-    time = now = g_date_time_new_now_local ();
 
   return g_object_new (CONFAB_TYPE_MESSAGE,
                        "direction", direction,
@@ -81,6 +80,35 @@ confab_message_new (ConfabDirection  direction,
                        "text", text,
                        "time", time,
                        NULL);
+}
+
+/* The range a GDateTime can show: years 1 to 9999 */
+static gboolean
+usec_in_range (gint64 usec)
+{
+  return usec >= G_GINT64_CONSTANT (-62135596800) * G_USEC_PER_SEC &&
+         usec < G_GINT64_CONSTANT (253402300800) * G_USEC_PER_SEC;
+}
+
+/**
+ * confab_message_new_at:
+ * @usec: when it was written, in µs since the Unix epoch; if out of
+ *   range, now
+ *
+ * Like confab_message_new(), for a time as it is stored and sent.
+ */
+ConfabMessage *
+confab_message_new_at (ConfabDirection  direction,
+                       const char      *sender,
+                       const char      *text,
+                       gint64           usec)
+{
+  ConfabMessage *self = confab_message_new (direction, sender, text, NULL);
+
+  if (usec_in_range (usec))
+    self->time_usec = usec;
+
+  return self;
 }
 
 static void
@@ -104,8 +132,11 @@ confab_message_constructed (GObject *object)
 
   G_OBJECT_CLASS (confab_message_parent_class)->constructed (object);
 
-  if (self->time == NULL)
-    self->time = g_date_time_new_now_local ();
+  if (self->time != NULL)
+    self->time_usec = g_date_time_to_unix (self->time) * G_USEC_PER_SEC +
+                      g_date_time_get_microsecond (self->time);
+  else
+    self->time_usec = g_get_real_time ();
   if (self->sender == NULL)
     self->sender = g_strdup ("");
   if (self->text == NULL)
@@ -138,7 +169,7 @@ confab_message_get_property (GObject    *object,
       break;
 
     case PROP_TIME:
-      g_value_set_boxed (value, self->time);
+      g_value_set_boxed (value, confab_message_get_time (self));
       break;
 
     case PROP_STATE:
@@ -285,6 +316,9 @@ confab_message_get_time (ConfabMessage *self)
 {
   g_return_val_if_fail (CONFAB_IS_MESSAGE (self), NULL);
 
+  if (self->time == NULL)
+    self->time = confab_date_time_new_from_usec (self->time_usec);
+
   return self->time;
 }
 
@@ -408,8 +442,7 @@ confab_message_get_time_usec (ConfabMessage *self)
 {
   g_return_val_if_fail (CONFAB_IS_MESSAGE (self), 0);
 
-  return g_date_time_to_unix (self->time) * G_USEC_PER_SEC +
-         g_date_time_get_microsecond (self->time);
+  return self->time_usec;
 }
 
 /**

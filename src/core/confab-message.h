@@ -35,6 +35,10 @@ ConfabMessage      *confab_message_new            (ConfabDirection     direction
                                                    const char         *sender,
                                                    const char         *text,
                                                    GDateTime          *time);
+ConfabMessage      *confab_message_new_at         (ConfabDirection     direction,
+                                                   const char         *sender,
+                                                   const char         *text,
+                                                   gint64              usec);
 ConfabDirection     confab_message_get_direction  (ConfabMessage      *self);
 const char         *confab_message_get_sender     (ConfabMessage      *self);
 const char         *confab_message_get_text       (ConfabMessage      *self);
