@@ -51,19 +51,52 @@ on_history_failed (ConfabConversation *self,
   set_history_problem (self, error);
 }
 
-/* Stores a new message; @now commits at once, for what must be on disk
- * before it goes out. A failure shows as #ConfabConversation:history-problem.
+/* Stores a message from the peer, in the dispatch's batch. A failure shows
+ * as #ConfabConversation:history-problem.
+ *
+ * Returns: %FALSE if the history holds it already: it was shown in an
+ *   earlier run, and sent again because its ack was lost then
+ */
+gboolean
+confab_conversation_store (ConfabConversation *self,
+                           ConfabMessage      *message)
+{
+  if (self->history == NULL || !confab_history_add (self->history, message, NULL))
+    return TRUE;
+
+  return confab_message_get_history_id (message) != 0;
+}
+
+static gboolean
+commit_outgoing_cb (gpointer user_data)
+{
+  ConfabConversation *self = user_data;
+
+  self->commit_outgoing_id = 0;
+  if (self->history != NULL)
+    confab_history_commit (self->history, NULL);
+  confab_conversation_release_sending (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* A message the person wrote must be on disk before it can reach the peer.
+ * Sending is held until the next main-loop turn, so that everything
+ * written in this one shares one commit: a commit per message would bound
+ * how fast Confab sends.
  */
 void
-confab_conversation_store (ConfabConversation *self,
-                           ConfabMessage      *message,
-                           gboolean            now)
+confab_conversation_store_outgoing (ConfabConversation *self,
+                                    ConfabMessage      *message)
 {
-  if (self->history == NULL)
+  if (self->history == NULL || !confab_history_add (self->history, message, NULL))
     return;
 
-  if (confab_history_add (self->history, message, NULL) && now)
-    confab_history_commit (self->history, NULL);
+  if (self->commit_outgoing_id == 0)
+    {
+      confab_conversation_hold_sending (self);
+      self->commit_outgoing_id = g_idle_add_full (G_PRIORITY_HIGH, commit_outgoing_cb, self, NULL);
+    }
 }
 
 /* Stores how a stored message's sending went. */

@@ -46,6 +46,8 @@ struct _ConfabConversation
    */
   guint          hold;
   GPtrArray     *held;
+  /* Holds sending until the messages written meanwhile are committed. */
+  guint          commit_outgoing_id;
 
   /* Encryption, in confab-conversation-crypto.c */
   char          *crypto_state_path;
@@ -90,9 +92,10 @@ void confab_conversation_transmit        (ConfabConversation *self,
 
 /* confab-conversation-history.c */
 void confab_conversation_history_init    (ConfabConversation *self);
-void confab_conversation_store           (ConfabConversation *self,
-                                          ConfabMessage      *message,
-                                          gboolean            now);
+gboolean confab_conversation_store       (ConfabConversation *self,
+                                          ConfabMessage      *message);
+void confab_conversation_store_outgoing  (ConfabConversation *self,
+                                          ConfabMessage      *message);
 void confab_conversation_remember        (ConfabConversation *self,
                                           ConfabMessage      *message);
 

@@ -145,8 +145,8 @@ receive (ConfabConversation *self,
   confab_message_set_peer (message, confab_conversation_get_peer_host (self),
                            confab_conversation_get_peer_port (self));
   confab_message_set_received_time (message, g_get_real_time ());
-  confab_conversation_store (self, message, FALSE);
-  confab_conversation_append (self, message, FALSE);
+  if (confab_conversation_store (self, message))
+    confab_conversation_append (self, message, FALSE);
 }
 
 /* A classic peer (nc, a script) ends each line with a newline; the row
@@ -188,17 +188,11 @@ on_channel_message (ConfabConversation   *self,
                     ConfabChannel        *channel)
 {
   g_autoptr(ConfabMessage) message = NULL;
-  g_autoptr(GDateTime) time = confab_date_time_new_from_usec (incoming->time);
   const char *sender = incoming->nick[0] != '\0' ? incoming->nick
                                                 : confab_conversation_get_peer_host (self);
 
-  /* Shown in an earlier run, and resent because its ack was lost then. */
-  if (self->history != NULL &&
-      confab_history_contains (self->history, CONFAB_DIRECTION_INCOMING,
-                               incoming->origin, incoming->number))
-    return;
-
-  message = confab_message_new (CONFAB_DIRECTION_INCOMING, sender, incoming->text, time);
+  message = confab_message_new_at (CONFAB_DIRECTION_INCOMING, sender, incoming->text,
+                                   incoming->time);
   confab_message_set_id (message, incoming->origin, incoming->number);
   receive (self, message);
 }
@@ -261,6 +255,7 @@ confab_conversation_dispose (GObject *object)
   ConfabConversation *self = (ConfabConversation *)object;
 
   g_clear_handle_id (&self->publish_id, g_source_remove);
+  g_clear_handle_id (&self->commit_outgoing_id, g_source_remove);
   confab_conversation_crypto_dispose (self);
   if (self->history != NULL)
     g_signal_handlers_disconnect_by_data (self->history, self);
@@ -781,9 +776,12 @@ transmit_reliable (ConfabConversation *self,
       return;
     }
 
-  confab_message_set_id (message, origin, number);
+  if (origin != confab_message_get_origin (message) || number != confab_message_get_number (message))
+    {
+      confab_message_set_id (message, origin, number);
+      confab_conversation_remember (self, message);
+    }
   track (self, message);
-  confab_conversation_remember (self, message);
 }
 
 /* Bare text only to a plain-text peer, and never under a passphrase */
@@ -802,8 +800,16 @@ confab_conversation_transmit (ConfabConversation *self,
 {
   gboolean plain = sends_plain (self);
 
-  confab_message_set_error (message, NULL);
-  confab_message_set_state (message, CONFAB_MESSAGE_STATE_SENDING);
+  /* A retried message is stored as being sent at once: should Confab stop
+   * before it goes out, the next start sends it.
+   */
+  if (confab_message_get_state (message) != CONFAB_MESSAGE_STATE_SENDING ||
+      confab_message_get_error (message) != NULL)
+    {
+      confab_message_set_error (message, NULL);
+      confab_message_set_state (message, CONFAB_MESSAGE_STATE_SENDING);
+      confab_conversation_remember (self, message);
+    }
 
   if (self->hold > 0)
     {
@@ -854,7 +860,7 @@ confab_conversation_send (ConfabConversation *self,
     }
 
   /* On disk, with its id, before it can reach the peer. */
-  confab_conversation_store (self, message, TRUE);
+  confab_conversation_store_outgoing (self, message);
   confab_conversation_append (self, message, TRUE);
   confab_conversation_transmit (self, message);
 

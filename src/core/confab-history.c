@@ -59,7 +59,7 @@ static const char schema_v1[] =
 enum {
   STMT_INSERT,
   STMT_UPDATE,
-  STMT_CONTAINS,
+  STMT_RENUMBER,
   STMT_LOAD,
   STMT_UNSENT,
   N_STMTS
@@ -71,10 +71,13 @@ static const char *const statements[N_STMTS] = {
     " body, plain, state, error, sent_time, received_time, delivered_time)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
   [STMT_UPDATE] =
-    "UPDATE messages SET state = ?2, error = ?3, plain = ?4, origin = ?5, number = ?6,"
-    " delivered_time = ?7 WHERE id = ?1",
-  [STMT_CONTAINS] =
-    "SELECT 1 FROM messages WHERE direction = ?1 AND origin = ?2 AND number = ?3",
+    "UPDATE messages SET state = ?2, error = ?3, plain = ?4, delivered_time = ?5 WHERE id = ?1",
+  /* Apart, as it is rare: setting an indexed column costs an index write
+   * even when the value stays.
+   */
+  [STMT_RENUMBER] =
+    "UPDATE messages SET origin = ?2, number = ?3"
+    " WHERE id = ?1 AND (origin IS NOT ?2 OR number IS NOT ?3)",
   [STMT_LOAD] =
     "SELECT " COLUMNS " FROM messages WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
   [STMT_UNSENT] =
@@ -714,39 +717,16 @@ confab_history_update (ConfabHistory  *self,
   sqlite3_bind_int (stmt, 2, confab_message_get_state (message));
   sqlite3_bind_text (stmt, 3, confab_message_get_error (message), -1, SQLITE_STATIC);
   sqlite3_bind_int (stmt, 4, confab_message_get_plain (message));
-  bind_nullable_int (stmt, 5, (gint64)confab_message_get_origin (message));
-  bind_nullable_int (stmt, 6, (gint64)confab_message_get_number (message));
-  bind_nullable_int (stmt, 7, confab_message_get_delivered_time (message));
+  bind_nullable_int (stmt, 5, confab_message_get_delivered_time (message));
+  if (!step_write (self, stmt, error))
+    return FALSE;
+
+  stmt = self->stmts[STMT_RENUMBER];
+  sqlite3_bind_int64 (stmt, 1, confab_message_get_history_id (message));
+  bind_nullable_int (stmt, 2, (gint64)confab_message_get_origin (message));
+  bind_nullable_int (stmt, 3, (gint64)confab_message_get_number (message));
 
   return step_write (self, stmt, error);
-}
-
-/**
- * confab_history_contains:
- * @origin: the protocol id's first half
- * @number: its second half
- *
- * Returns: %TRUE if a message with that id and direction is stored
- */
-gboolean
-confab_history_contains (ConfabHistory   *self,
-                         ConfabDirection  direction,
-                         guint64          origin,
-                         guint64          number)
-{
-  sqlite3_stmt *stmt;
-  int rc;
-
-  g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
-
-  stmt = self->stmts[STMT_CONTAINS];
-  sqlite3_bind_int (stmt, 1, direction);
-  sqlite3_bind_int64 (stmt, 2, (gint64)origin);
-  sqlite3_bind_int64 (stmt, 3, (gint64)number);
-  rc = sqlite3_step (stmt);
-  sqlite3_reset (stmt);
-
-  return rc == SQLITE_ROW;
 }
 
 static char *
@@ -767,7 +747,6 @@ column_text (sqlite3_stmt *stmt,
 static ConfabMessage *
 message_from_row (sqlite3_stmt *stmt)
 {
-  g_autoptr(GDateTime) time = confab_date_time_new_from_usec (sqlite3_column_int64 (stmt, 11));
   g_autofree char *peer_host = column_text (stmt, 1);
   g_autofree char *sender = column_text (stmt, 6);
   g_autofree char *body = column_text (stmt, 7);
@@ -781,8 +760,8 @@ message_from_row (sqlite3_stmt *stmt)
   if (state < CONFAB_MESSAGE_STATE_SENDING || state > CONFAB_MESSAGE_STATE_RECEIVED)
     return NULL;
 
-  message = confab_message_new (direction, sender != NULL ? sender : "",
-                                body != NULL ? body : "", time);
+  message = confab_message_new_at (direction, sender != NULL ? sender : "",
+                                   body != NULL ? body : "", sqlite3_column_int64 (stmt, 11));
   confab_message_set_history_id (message, sqlite3_column_int64 (stmt, 0));
   confab_message_set_peer (message, peer_host, sqlite3_column_int (stmt, 2));
   confab_message_set_id (message, sqlite3_column_int64 (stmt, 4), sqlite3_column_int64 (stmt, 5));

@@ -39,10 +39,6 @@ gboolean       confab_history_update             (ConfabHistory  *self,
                                                   GError        **error);
 gboolean       confab_history_commit             (ConfabHistory  *self,
                                                   GError        **error);
-gboolean       confab_history_contains           (ConfabHistory  *self,
-                                                  ConfabDirection direction,
-                                                  guint64         origin,
-                                                  guint64         number);
 GPtrArray     *confab_history_load               (ConfabHistory  *self,
                                                   gint64          before,
                                                   guint           limit,
