@@ -291,6 +291,82 @@ test_batching (Fixture       *fixture,
   g_assert_cmpint (count_with_sqlite (fixture->path), ==, 5);
 }
 
+static gint64
+file_size (const char *path)
+{
+  GStatBuf buf;
+
+  return g_stat (path, &buf) == 0 ? (gint64)buf.st_size : 0;
+}
+
+static gboolean
+holds_a_megabyte (gpointer data)
+{
+  return file_size (data) >= 1024 * 1024;
+}
+
+typedef struct
+{
+  ConfabHistory *history;
+  const char    *wal;
+  guint          number;
+} QuietWrites;
+
+/* One message now and then, as in a quiet conversation */
+static gboolean
+write_quietly (gpointer data)
+{
+  QuietWrites *quiet = data;
+  g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, "and later",
+                                                   8, ++quiet->number);
+
+  add_ok (quiet->history, message);
+  commit_ok (quiet->history);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+wal_cut_back (gpointer data)
+{
+  QuietWrites *quiet = data;
+
+  return quiet->number > 0 && file_size (quiet->wal) <= 4 * 1024 * 1024;
+}
+
+/* The write-ahead log is copied into the database while the history is in
+ * use (by a thread, so the main loop never waits for the disk), and the log
+ * is cut back once writing slows down.
+ */
+static void
+test_checkpoints (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autofree char *wal = g_strconcat (fixture->path, "-wal", NULL);
+  QuietWrites quiet = { history, wal, 0 };
+  guint id;
+
+  /* A burst, a few messages to a commit */
+  for (guint i = 1; i <= 20000; i++)
+    {
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING,
+                                                       "a message of a few words", 7, i);
+
+      add_ok (history, message);
+      if (i % 10 == 0)
+        {
+          commit_ok (history);
+          while (g_main_context_iteration (NULL, FALSE))
+            ;
+        }
+    }
+  TEST_WAIT_UNTIL (holds_a_megabyte, fixture->path);
+  id = g_timeout_add (10, write_quietly, &quiet);
+  TEST_WAIT_UNTIL (wal_cut_back, &quiet);
+  g_source_remove (id);
+}
+
 static void
 fill (ConfabHistory *history,
       guint          count)
@@ -705,6 +781,7 @@ main (int   argc,
   ADD ("update", test_update);
   ADD ("duplicate", test_duplicate);
   ADD ("batching", test_batching);
+  ADD ("checkpoints", test_checkpoints);
   ADD ("paging", test_paging);
   ADD ("migrate-empty-file", test_migrate_empty_file);
   ADD ("corrupt-random", test_corrupt_random);

@@ -5,7 +5,8 @@
  * transaction per main-loop dispatch; confab_history_commit() ends it early
  * where something must be on disk first (before a send, before an ack).
  * WAL with synchronous=NORMAL: a commit survives the process being killed;
- * only a power cut may lose the last ones.
+ * only a power cut may lose the last ones. Checkpoints, which wait for the
+ * disk, run in a thread.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -23,6 +24,10 @@
 
 #define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 2000
+/* SQLite's own default for its automatic checkpoint */
+#define CHECKPOINT_PAGES 1000
+#define RESTART_PAGES (4 * CHECKPOINT_PAGES)
+#define WAL_LIMIT_BYTES 4194304
 
 /* The stored numbers are the enums' values; the partial index names one. */
 G_STATIC_ASSERT (CONFAB_DIRECTION_INCOMING == 0 && CONFAB_DIRECTION_OUTGOING == 1);
@@ -97,6 +102,8 @@ struct _ConfabHistory
   GError       *failure;
   gboolean      in_batch;
   GSource      *commit_source;
+  /* Set while a checkpoint runs in a thread; shared with its callback. */
+  gboolean     *checkpointing;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabHistory, confab_history, G_TYPE_OBJECT)
@@ -208,6 +215,78 @@ prepare (ConfabHistory  *self,
   return TRUE;
 }
 
+/* A checkpoint copies the write-ahead log into the database and syncs the
+ * file: tens of milliseconds on some disks. In SQLite's automatic checkpoint
+ * that would stall the main loop at every thousandth page written; here it
+ * runs on a connection of its own in a thread. PASSIVE never waits for the
+ * main connection, which goes on writing meanwhile.
+ */
+static void
+checkpoint_thread (GTask        *task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  const char *path = task_data;
+  sqlite3 *db = NULL;
+  int log = 0;
+  int rc;
+
+  rc = sqlite3_open_v2 (path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  /* A connection learns that the file is in WAL mode on its first read. */
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec (db, "SELECT 1 FROM sqlite_schema LIMIT 1", NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_wal_checkpoint_v2 (db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, NULL);
+  /* Under writes that never pause, the log only starts over once a
+   * checkpoint has copied all of it. RESTART waits for the main connection's
+   * transaction to end, and holds its next one back while it copies what
+   * was written since the passive one: a short wait, now and then.
+   */
+  if (rc == SQLITE_OK && log >= RESTART_PAGES)
+    {
+      sqlite3_busy_timeout (db, BUSY_TIMEOUT_MS);
+      rc = sqlite3_wal_checkpoint_v2 (db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    }
+  if (rc != SQLITE_OK)
+    g_debug ("Checkpoint of %s: %s", path, sqlite3_errstr (rc));
+  sqlite3_close (db);
+
+  g_task_return_boolean (task, rc == SQLITE_OK);
+}
+
+static void
+checkpoint_done (GObject      *source_object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  gboolean *checkpointing = user_data;
+
+  *checkpointing = FALSE;
+  g_rc_box_release (checkpointing);
+}
+
+static int
+wal_hook (void       *user_data,
+          sqlite3    *db,
+          const char *name,
+          int         pages)
+{
+  ConfabHistory *self = user_data;
+  g_autoptr(GTask) task = NULL;
+
+  if (pages < CHECKPOINT_PAGES || *self->checkpointing)
+    return SQLITE_OK;
+
+  *self->checkpointing = TRUE;
+  task = g_task_new (NULL, NULL, checkpoint_done, g_rc_box_acquire (self->checkpointing));
+  g_task_set_source_tag (task, wal_hook);
+  g_task_set_task_data (task, g_strdup (self->path), g_free);
+  g_task_run_in_thread (task, checkpoint_thread);
+
+  return SQLITE_OK;
+}
+
 static void
 close_db (ConfabHistory *self)
 {
@@ -236,6 +315,8 @@ open_db (ConfabHistory  *self,
 
   if (!exec (self->db, "PRAGMA journal_mode = WAL", error) ||
       !exec (self->db, "PRAGMA synchronous = NORMAL", error) ||
+      /* The log is cut back to this when it starts over after a burst. */
+      !exec (self->db, "PRAGMA journal_size_limit = " G_STRINGIFY (WAL_LIMIT_BYTES), error) ||
       /* Cleared messages are overwritten, not merely unlinked. */
       !exec (self->db, "PRAGMA secure_delete = ON", error) ||
       /* SQLite finds a file cut short here; damage inside a page shows when
@@ -247,6 +328,9 @@ open_db (ConfabHistory  *self,
       close_db (self);
       return FALSE;
     }
+
+  /* In place of the automatic checkpoint */
+  sqlite3_wal_hook (self->db, wal_hook, self);
 
   return TRUE;
 }
@@ -336,6 +420,7 @@ confab_history_finalize (GObject *object)
   g_clear_pointer (&self->moved_to, g_free);
   g_clear_error (&self->recovery);
   g_clear_error (&self->failure);
+  g_rc_box_release (self->checkpointing);
 
   G_OBJECT_CLASS (confab_history_parent_class)->finalize (object);
 }
@@ -366,6 +451,7 @@ confab_history_class_init (ConfabHistoryClass *klass)
 static void
 confab_history_init (ConfabHistory *self)
 {
+  self->checkpointing = g_rc_box_new0 (gboolean);
 }
 
 /**
