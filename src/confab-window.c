@@ -564,6 +564,23 @@ show_history_problem_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* For tests/bench/bench-startup: when the first frame was painted (the
+ * monotonic clock, µs) and the newest message it shows.
+ */
+static void
+report_first_frame (GdkFrameClock *clock,
+                    ConfabWindow  *self)
+{
+  GListModel *model = G_LIST_MODEL (self->conversation);
+  guint n = g_list_model_get_n_items (model);
+  g_autoptr(ConfabMessage) newest = n > 0 ? g_list_model_get_item (model, n - 1) : NULL;
+
+  g_signal_handlers_disconnect_by_func (clock, report_first_frame, self);
+  g_print ("first-frame %" G_GINT64_FORMAT " %u %s\n", g_get_monotonic_time (), n,
+           newest != NULL ? confab_message_get_text (newest) : "");
+  fflush (stdout);
+}
+
 /* A problem found when the history was opened, before this window existed,
  * is shown once the window is up, so that the dialog comes above it.
  */
@@ -573,6 +590,10 @@ on_first_map (ConfabWindow *self)
   g_signal_handlers_disconnect_by_func (self, on_first_map, NULL);
   g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, show_history_problem_cb,
                    g_object_ref (self), g_object_unref);
+
+  if (g_getenv ("CONFAB_REPORT_FIRST_FRAME") != NULL)
+    g_signal_connect_object (gtk_widget_get_frame_clock (GTK_WIDGET (self)), "after-paint",
+                             G_CALLBACK (report_first_frame), self, 0);
 }
 
 /* The conversation already limits this to once a minute. */

@@ -5,7 +5,10 @@
 
 #include "config.h"
 
+#include <glib/gstdio.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "bench-util.h"
 
@@ -85,4 +88,153 @@ bench_figure (const char *name,
 {
   printf ("%s %.3f %s\n", name, value, unit);
   fflush (stdout);
+}
+
+/* The real program, as a person starts it, in scratch folders of its own,
+ * with memory settings, and telling when its first frame is painted.
+ */
+BenchApp *
+bench_app_start (const char         *program,
+                 const char         *data_home,
+                 const char * const *args)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  BenchApp *app = g_new0 (BenchApp, 1);
+
+  app->config_home = g_dir_make_tmp ("confab-bench-config-XXXXXX", NULL);
+  g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data_home, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", app->config_home, TRUE);
+  g_subprocess_launcher_setenv (launcher, "GSETTINGS_BACKEND", "memory", TRUE);
+  g_subprocess_launcher_setenv (launcher, "GSETTINGS_SCHEMA_DIR", BENCH_SCHEMA_DIR, TRUE);
+  g_subprocess_launcher_setenv (launcher, "CONFAB_REPORT_FIRST_FRAME", "1", TRUE);
+  /* As the tests run it: Xvfb has no GL, and no screen reader listens. */
+  g_subprocess_launcher_setenv (launcher, "GSK_RENDERER", "cairo", TRUE);
+  g_subprocess_launcher_setenv (launcher, "NO_AT_BRIDGE", "1", TRUE);
+
+  g_ptr_array_add (argv, (gpointer)program);
+  for (guint i = 0; args != NULL && args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer)args[i]);
+  g_ptr_array_add (argv, NULL);
+
+  app->started = g_get_monotonic_time ();
+  app->process = g_subprocess_launcher_spawnv (launcher, (const char * const *)argv->pdata,
+                                               &error);
+  if (app->process == NULL)
+    g_error ("cannot start %s: %s", program, error->message);
+  app->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (app->process));
+  g_strlcpy (app->pid, g_subprocess_get_identifier (app->process), sizeof app->pid);
+
+  return app;
+}
+
+/* Waits for the program's "first-frame USEC ITEMS NEWEST" line.
+ * Returns: %FALSE if it ended without one
+ */
+gboolean
+bench_app_first_frame (BenchApp  *app,
+                       gint64    *usec,
+                       guint     *items,
+                       char     **newest)
+{
+  for (;;)
+    {
+      g_autofree char *line = g_data_input_stream_read_line_utf8 (app->out, NULL, NULL, NULL);
+      g_auto(GStrv) fields = NULL;
+
+      if (line == NULL)
+        return FALSE;
+      if (!g_str_has_prefix (line, "first-frame "))
+        continue;
+
+      fields = g_strsplit (line, " ", 4);
+      if (g_strv_length (fields) < 3)
+        return FALSE;
+      *usec = g_ascii_strtoll (fields[1], NULL, 10) - app->started;
+      *items = (guint)g_ascii_strtoull (fields[2], NULL, 10);
+      if (newest != NULL)
+        *newest = g_strdup (fields[3] != NULL ? fields[3] : "");
+      return TRUE;
+    }
+}
+
+void
+bench_app_stop (BenchApp *app)
+{
+  g_subprocess_send_signal (app->process, SIGTERM);
+  g_subprocess_wait (app->process, NULL, NULL);
+  g_clear_object (&app->out);
+  g_clear_object (&app->process);
+  bench_remove_tree (app->config_home);
+  g_free (app->config_home);
+  g_free (app);
+}
+
+static gint64
+status_field (const char *path,
+              const char *name)
+{
+  g_autofree char *contents = NULL;
+  const char *line;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return 0;
+  line = strstr (contents, name);
+  return line != NULL ? g_ascii_strtoll (line + strlen (name), NULL, 10) : 0;
+}
+
+/* Returns: the process's resident memory, in KiB */
+gint64
+bench_rss_kib (const char *pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/status", pid);
+
+  return status_field (path, "\nVmRSS:");
+}
+
+/* Returns: context switches so far, over all the process's threads: each is a
+ * wake-up, or the scheduler taking the processor away
+ */
+gint64
+bench_context_switches (const char *pid)
+{
+  g_autofree char *tasks = g_strdup_printf ("/proc/%s/task", pid);
+  g_autoptr(GDir) dir = g_dir_open (tasks, 0, NULL);
+  const char *tid;
+  gint64 total = 0;
+
+  while (dir != NULL && (tid = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (tasks, tid, "status", NULL);
+
+      total += status_field (path, "\nvoluntary_ctxt_switches:");
+      total += status_field (path, "\nnonvoluntary_ctxt_switches:");
+    }
+
+  return total;
+}
+
+/* Removes a scratch folder and what is in it */
+void
+bench_remove_tree (const char *path)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autoptr(GFileEnumerator) children = NULL;
+  GFileInfo *info;
+
+  children = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                                        G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  while (children != NULL &&
+         g_file_enumerator_iterate (children, &info, NULL, NULL, NULL) && info != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, g_file_info_get_name (info), NULL);
+
+      if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
+        bench_remove_tree (child);
+      else
+        g_remove (child);
+    }
+  g_rmdir (path);
 }

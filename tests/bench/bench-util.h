@@ -9,6 +9,16 @@
 
 G_BEGIN_DECLS
 
+/* The real program, running */
+typedef struct
+{
+  GSubprocess      *process;
+  GDataInputStream *out;
+  char             *config_home;
+  char              pid[16];
+  gint64            started;  /* monotonic µs, just before it was started */
+} BenchApp;
+
 guint16      bench_free_port        (void);
 GSubprocess *bench_spawn            (const char  *self,
                                      const char  *mode,
@@ -19,5 +29,16 @@ double       bench_percentile       (GArray      *sorted_usec,
 void         bench_figure           (const char  *name,
                                      double       value,
                                      const char  *unit);
+BenchApp    *bench_app_start        (const char         *program,
+                                     const char         *data_home,
+                                     const char * const *args);
+gboolean     bench_app_first_frame  (BenchApp    *app,
+                                     gint64      *usec,
+                                     guint       *items,
+                                     char       **newest);
+void         bench_app_stop         (BenchApp    *app);
+gint64       bench_rss_kib          (const char  *pid);
+gint64       bench_context_switches (const char  *pid);
+void         bench_remove_tree      (const char  *path);
 
 G_END_DECLS
