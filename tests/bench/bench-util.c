@@ -194,24 +194,46 @@ bench_rss_kib (const char *pid)
   return status_field (path, "\nVmRSS:");
 }
 
-/* Returns: context switches so far, over all the process's threads: each is a
- * wake-up, or the scheduler taking the processor away
+/* Returns: (transfer full): context switches so far of each of the
+ * process's threads, by thread id: each is a wake-up, or the scheduler
+ * taking the processor away
  */
-gint64
-bench_context_switches (const char *pid)
+GHashTable *
+bench_thread_switches (const char *pid)
 {
   g_autofree char *tasks = g_strdup_printf ("/proc/%s/task", pid);
   g_autoptr(GDir) dir = g_dir_open (tasks, 0, NULL);
+  GHashTable *switches = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   const char *tid;
-  gint64 total = 0;
 
   while (dir != NULL && (tid = g_dir_read_name (dir)) != NULL)
     {
       g_autofree char *path = g_build_filename (tasks, tid, "status", NULL);
+      gint64 count = status_field (path, "\nvoluntary_ctxt_switches:") +
+                     status_field (path, "\nnonvoluntary_ctxt_switches:");
 
-      total += status_field (path, "\nvoluntary_ctxt_switches:");
-      total += status_field (path, "\nnonvoluntary_ctxt_switches:");
+      g_hash_table_insert (switches, g_strdup (tid), GSIZE_TO_POINTER ((gsize)count));
     }
+
+  return switches;
+}
+
+/* Returns: context switches since @before, over the threads there now (a
+ * thread that ended meanwhile is not counted)
+ */
+gint64
+bench_switches_since (GHashTable *before,
+                      const char *pid)
+{
+  g_autoptr(GHashTable) now = bench_thread_switches (pid);
+  GHashTableIter iter;
+  gpointer tid, count;
+  gint64 total = 0;
+
+  g_hash_table_iter_init (&iter, now);
+  while (g_hash_table_iter_next (&iter, &tid, &count))
+    total += (gint64)GPOINTER_TO_SIZE (count) -
+             (gint64)GPOINTER_TO_SIZE (g_hash_table_lookup (before, tid));
 
   return total;
 }

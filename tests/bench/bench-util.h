@@ -38,7 +38,9 @@ gboolean     bench_app_first_frame  (BenchApp    *app,
                                      char       **newest);
 void         bench_app_stop         (BenchApp    *app);
 gint64       bench_rss_kib          (const char  *pid);
-gint64       bench_context_switches (const char  *pid);
+GHashTable  *bench_thread_switches  (const char  *pid);
+gint64       bench_switches_since   (GHashTable  *before,
+                                     const char  *pid);
 void         bench_remove_tree      (const char  *path);
 
 G_END_DECLS
