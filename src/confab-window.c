@@ -581,6 +581,22 @@ report_first_frame (GdkFrameClock *clock,
   fflush (stdout);
 }
 
+/* For tests/bench/bench-flood: how late a 10 ms timeout fires, each time (µs) */
+#define PROBE_INTERVAL_MS 10
+
+static gboolean
+report_loop_delay (gpointer user_data)
+{
+  gint64 *last = user_data;
+  gint64 now = g_get_monotonic_time ();
+
+  g_print ("loop-delay %" G_GINT64_FORMAT "\n", MAX (0, now - *last - PROBE_INTERVAL_MS * 1000));
+  fflush (stdout);
+  *last = now;
+
+  return G_SOURCE_CONTINUE;
+}
+
 /* A problem found when the history was opened, before this window existed,
  * is shown once the window is up, so that the dialog comes above it.
  */
@@ -590,6 +606,14 @@ on_first_map (ConfabWindow *self)
   g_signal_handlers_disconnect_by_func (self, on_first_map, NULL);
   g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, show_history_problem_cb,
                    g_object_ref (self), g_object_unref);
+
+  if (g_getenv ("CONFAB_REPORT_LOOP_DELAY") != NULL)
+    {
+      gint64 *last = g_new (gint64, 1);
+
+      *last = g_get_monotonic_time ();
+      g_timeout_add_full (G_PRIORITY_DEFAULT, PROBE_INTERVAL_MS, report_loop_delay, last, g_free);
+    }
 
   if (g_getenv ("CONFAB_REPORT_FIRST_FRAME") != NULL)
     g_signal_connect_object (gtk_widget_get_frame_clock (GTK_WIDGET (self)), "after-paint",

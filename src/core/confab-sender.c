@@ -45,6 +45,12 @@ typedef struct
   gint64    last_sent;
   guint     transmissions;
   guint16   frag;
+  /* Named in an ACK's bitmap: it arrived, and waits at the receiver for
+   * the segments before it. It is not stored there until `next` passes it,
+   * so it is not delivered yet; but it is not sent again for being
+   * overtaken either.
+   */
+  gboolean  arrived;
 } Segment;
 
 struct _ConfabSender
@@ -245,6 +251,7 @@ pump (ConfabSender *self,
       seg->first_sent = now;
       seg->last_sent = now;
       seg->transmissions = 1;
+      seg->arrived = FALSE;
       self->n_queued--;
 
       if (m->next_frag == m->nfrags)
@@ -511,14 +518,12 @@ confab_sender_queue (ConfabSender  *self,
 }
 
 static inline gboolean
-ack_covers (const ConfabWireAck *ack,
-            guint64              seq)
+ack_bitmap_has (const ConfabWireAck *ack,
+                guint64              seq)
 {
   guint64 bit;
 
-  if (seq < ack->next)
-    return TRUE;
-  if (seq == ack->next)
+  if (seq <= ack->next)
     return FALSE;
 
   bit = seq - ack->next - 1;
@@ -552,7 +557,7 @@ retransmit_overtaken (ConfabSender *self,
     {
       Segment *seg = &self->in_flight[i];
 
-      if (seg->last_sent + window >= newest_acked_sent)
+      if (seg->arrived || seg->last_sent + window >= newest_acked_sent)
         continue;
 
       seg->last_sent = now;
@@ -583,27 +588,32 @@ confab_sender_ack (ConfabSender        *self,
     {
       Segment *seg = &self->in_flight[i];
       Message *m = seg->message;
-
-      if (!ack_covers (ack, seg->seq))
-        {
-          if (kept != i)
-            self->in_flight[kept] = *seg;
-          kept++;
-          continue;
-        }
+      gboolean passed = seg->seq < ack->next;
+      gboolean arrived = passed || ack_bitmap_has (ack, seg->seq);
 
       /* One sample per ACK (protocol.md §8), from the oldest segment it
        * newly covers: a burst acknowledged at once would otherwise feed
        * hundreds of near-equal samples and squeeze RTTVAR, and so the
        * timeout, to nothing. Karn: never from a retransmitted segment.
        */
-      if (!sampled && seg->transmissions == 1 && now >= seg->last_sent)
+      if (arrived && !seg->arrived)
         {
-          confab_rtt_sample (&self->rtt, now - seg->last_sent);
-          sampled = TRUE;
+          if (!sampled && seg->transmissions == 1 && now >= seg->last_sent)
+            {
+              confab_rtt_sample (&self->rtt, now - seg->last_sent);
+              sampled = TRUE;
+            }
+          newest_acked_sent = MAX (newest_acked_sent, seg->last_sent);
+          seg->arrived = TRUE;
         }
 
-      newest_acked_sent = MAX (newest_acked_sent, seg->last_sent);
+      if (!passed)
+        {
+          if (kept != i)
+            self->in_flight[kept] = *seg;
+          kept++;
+          continue;
+        }
 
       /* A failed message has no segments left; only a full one is done. */
       if (++m->acked == m->nfrags)
@@ -613,12 +623,13 @@ confab_sender_ack (ConfabSender        *self,
         }
     }
 
-  if (kept == self->n_in_flight)
-    return;
-
-  self->n_in_flight = kept;
-  invalidate_deadline (self);
-  retransmit_overtaken (self, newest_acked_sent, now);
+  if (kept != self->n_in_flight)
+    {
+      self->n_in_flight = kept;
+      invalidate_deadline (self);
+    }
+  if (newest_acked_sent != G_MININT64)
+    retransmit_overtaken (self, newest_acked_sent, now);
   pump (self, now);
 }
 
@@ -626,6 +637,20 @@ confab_sender_ack (ConfabSender        *self,
  * segments in flight and queued. Done before any retransmission, so that
  * those already carry a `low` past the abandoned seqs.
  */
+/* A segment that arrived behind one that has not waits for it, not for its
+ * own timer: the hole's retransmission moves both. Were the receiver to
+ * lose what it held (a restart), the segment would be the first not passed,
+ * and its timer would run again.
+ *
+ * @hole: whether a segment in flight before @seg, or @seg, has not arrived
+ */
+static inline gboolean
+waits_for_hole (const Segment *seg,
+                gboolean       hole)
+{
+  return seg->arrived && hole;
+}
+
 static void
 give_up (ConfabSender *self,
          gint64        now)
@@ -690,6 +715,7 @@ void
 confab_sender_tick (ConfabSender *self,
                     gint64        now)
 {
+  gboolean hole = FALSE;
   gint64 rto;
   guint i;
 
@@ -702,7 +728,8 @@ confab_sender_tick (ConfabSender *self,
     {
       Segment *seg = &self->in_flight[i];
 
-      if (now < segment_retransmit_time (seg, rto))
+      hole = hole || !seg->arrived;
+      if (waits_for_hole (seg, hole) || now < segment_retransmit_time (seg, rto))
         continue;
 
       seg->last_sent = now;
@@ -724,6 +751,7 @@ confab_sender_tick (ConfabSender *self,
 gint64
 confab_sender_get_deadline (ConfabSender *self)
 {
+  gboolean hole = FALSE;
   gint64 rto;
   guint i;
 
@@ -737,7 +765,11 @@ confab_sender_get_deadline (ConfabSender *self)
   for (i = 0; i < self->n_in_flight; i++)
     {
       const Segment *seg = &self->in_flight[i];
-      gint64 due = MIN (segment_retransmit_time (seg, rto), segment_give_up_time (self, seg));
+      gint64 due = segment_give_up_time (self, seg);
+
+      hole = hole || !seg->arrived;
+      if (!waits_for_hole (seg, hole))
+        due = MIN (due, segment_retransmit_time (seg, rto));
 
       self->deadline = MIN (self->deadline, due);
     }
