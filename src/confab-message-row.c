@@ -153,8 +153,8 @@ update_direction (ConfabMessageRow *self)
 static void
 update_time (ConfabMessageRow *self)
 {
-  GDateTime *time = confab_message_get_time (self->message);
-  g_autoptr(GDateTime) local = g_date_time_to_local (time);
+  /* In local time already */
+  GDateTime *local = confab_message_get_time (self->message);
   /* Translators: the time of a message; see g_date_time_format() */
   g_autofree char *short_time = g_date_time_format (local, _("%H:%M"));
   g_autofree char *long_time = g_date_time_format (local, "%c");

@@ -208,6 +208,17 @@ scroll_to_bottom (ConfabWindow *self)
   gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
 }
 
+/* While the newest messages are in view, the conversation need not keep
+ * every older one in memory.
+ */
+static void
+set_stick_to_bottom (ConfabWindow *self,
+                     gboolean      stick)
+{
+  self->stick_to_bottom = stick;
+  confab_conversation_set_follow_newest (self->conversation, stick);
+}
+
 static gboolean
 load_older_cb (gpointer user_data)
 {
@@ -220,7 +231,7 @@ load_older_cb (gpointer user_data)
   /* Filling a short view from the history keeps the newest in sight. */
   if (stick)
     {
-      self->stick_to_bottom = TRUE;
+      set_stick_to_bottom (self, TRUE);
       scroll_to_bottom (self);
     }
 
@@ -256,7 +267,7 @@ on_adjustment_value_changed (ConfabWindow  *self,
 {
   double bottom = gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj);
 
-  self->stick_to_bottom = gtk_adjustment_get_value (adj) >= bottom - 2.0;
+  set_stick_to_bottom (self, gtk_adjustment_get_value (adj) >= bottom - 2.0);
   maybe_load_older (self, adj);
 }
 
@@ -316,7 +327,7 @@ confab_window_send (ConfabWindow *self)
       return;
     }
 
-  self->stick_to_bottom = TRUE;
+  set_stick_to_bottom (self, TRUE);
   set_first_unread (self, NULL);
   confab_conversation_send (self->conversation, text);
   gtk_editable_set_text (GTK_EDITABLE (self->entry), "");
@@ -822,6 +833,7 @@ confab_window_constructed (GObject *object)
   g_assert (CONFAB_IS_CONVERSATION (self->conversation));
 
   gtk_no_selection_set_model (self->selection, G_LIST_MODEL (self->conversation));
+  set_stick_to_bottom (self, TRUE);
 
   adj = gtk_scrolled_window_get_vadjustment (self->scrolled_window);
   g_signal_connect_object (adj, "value-changed",

@@ -287,6 +287,53 @@ test_restart_pages (Fixture       *fixture,
   g_assert_finalize_object (a);
 }
 
+static gboolean
+shows_last (gpointer data)
+{
+  ConfabConversation *conversation = data;
+  guint n = n_items (conversation);
+
+  return n > 0 && g_str_equal (confab_message_get_text (item (conversation, n - 1)), "m 5000");
+}
+
+/* While a view follows the newest, a flood does not pile up in memory: the
+ * list keeps the newest few thousand, and the rest are read back in order.
+ */
+static void
+test_follow_newest_bounded (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  ConfabConversation *a = conversation_new (fixture->path_a, 0);
+  ConfabConversation *b = conversation_new (fixture->path_b, 0);
+  guint n;
+
+  pair_up (a, b);
+  confab_conversation_set_follow_newest (b, TRUE);
+  for (guint i = 1; i <= 5000; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("m %u", i);
+
+      confab_conversation_send (a, text);
+    }
+  TEST_WAIT_UNTIL (shows_last, b);
+
+  g_assert_cmpuint (n_items (b), <=, 4000);
+  g_assert_true (confab_conversation_get_has_older (b));
+  while (confab_conversation_load_older (b))
+    ;
+  n = n_items (b);
+  g_assert_cmpuint (n, ==, 5000);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("m %u", i + 1);
+
+      g_assert_cmpstr (confab_message_get_text (item (b, i)), ==, text);
+    }
+
+  g_assert_finalize_object (a);
+  g_assert_finalize_object (b);
+}
+
 /* A history of exactly two pages: nothing is left to load after the second. */
 static void
 test_pages_exact (Fixture       *fixture,
@@ -665,6 +712,7 @@ main (int   argc,
   ADD ("ack-means-stored", test_ack_means_stored);
   ADD ("restart-pages", test_restart_pages);
   ADD ("pages-exact", test_pages_exact);
+  ADD ("follow-newest-bounded", test_follow_newest_bounded);
   ADD ("outbox-resumes", test_outbox_resumes);
   ADD ("outbox-stays-with-its-peer", test_outbox_stays_with_its_peer);
   ADD ("no-repeat-across-restart", test_no_repeat_across_restart);

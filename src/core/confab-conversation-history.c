@@ -29,9 +29,9 @@ set_history_problem (ConfabConversation *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_HISTORY_PROBLEM]);
 }
 
-static void
-set_has_older (ConfabConversation *self,
-               gboolean            has_older)
+void
+confab_conversation_set_has_older (ConfabConversation *self,
+                                   gboolean            has_older)
 {
   if (self->has_older == has_older)
     return;
@@ -181,12 +181,12 @@ confab_conversation_load_older (ConfabConversation *self)
   if (page == NULL)
     {
       g_message ("Older messages cannot be read: %s", error->message);
-      set_has_older (self, FALSE);
+      confab_conversation_set_has_older (self, FALSE);
       set_history_problem (self, error);
       return FALSE;
     }
 
-  set_has_older (self, page->len > HISTORY_PAGE);
+  confab_conversation_set_has_older (self, page->len > HISTORY_PAGE);
   if (page->len > HISTORY_PAGE)
     g_ptr_array_remove_index (page, 0);
   prepend_loaded (self, page);
@@ -282,7 +282,7 @@ open_history (ConfabConversation *self)
                              : confab_history_get_failure (self->history));
 
   self->oldest_loaded = 0;
-  set_has_older (self, TRUE);
+  confab_conversation_set_has_older (self, TRUE);
   confab_conversation_load_older (self);
   resume_outbox (self);
 }
@@ -315,7 +315,7 @@ close_history (ConfabConversation *self,
   g_clear_object (&self->history);
   forget_history_ids (self);
   self->oldest_loaded = 0;
-  set_has_older (self, FALSE);
+  confab_conversation_set_has_older (self, FALSE);
 }
 
 /* History off: the file is emptied, even one left from an earlier run. */
@@ -479,7 +479,7 @@ confab_conversation_clear_history (ConfabConversation  *self,
   g_ptr_array_set_size (self->messages, 0);
   self->published = 0;
   self->oldest_loaded = 0;
-  set_has_older (self, FALSE);
+  confab_conversation_set_has_older (self, FALSE);
   if (removed > 0)
     g_list_model_items_changed (G_LIST_MODEL (self), 0, removed, 0);
 

@@ -23,6 +23,15 @@ struct _ConfabConversation
    */
   guint          published;
   guint          publish_id;
+  /* Bounds on how often a view must lay out new rows: see publish_cb() */
+  gint64         recent_since;
+  guint          published_recently;
+  gint64         burst_published_at;
+  /* While set, the list is cut to the newest it holds (see publish()). Set
+   * when some waiting to be shown were dropped: what was shown then goes too.
+   */
+  gboolean       follow_newest;
+  gboolean       gap;
   char          *nickname;
   guint16        local_port;
   GError        *bind_error;
@@ -91,6 +100,8 @@ void confab_conversation_transmit        (ConfabConversation *self,
                                           ConfabMessage      *message);
 
 /* confab-conversation-history.c */
+void confab_conversation_set_has_older   (ConfabConversation *self,
+                                          gboolean            has_older);
 void confab_conversation_history_init    (ConfabConversation *self);
 gboolean confab_conversation_store       (ConfabConversation *self,
                                           ConfabMessage      *message);

@@ -97,25 +97,107 @@ list_model_iface_init (GListModelInterface *iface)
   iface->get_item = confab_conversation_get_item;
 }
 
+/* A view lays out a row for each message it is given, and GTK 4.8's list
+ * keeps up to 200 rows: hundreds of new messages stall the main loop for
+ * the time it takes to lay out 200. Up to PUBLISH_FEW messages in each
+ * PUBLISH_FEW_INTERVAL show at once; beyond that, what came meanwhile shows
+ * at most every PUBLISH_BURST_INTERVAL, so that a flood leaves the window
+ * responsive in between.
+ */
+#define PUBLISH_FEW 64
+#define PUBLISH_FEW_INTERVAL_USEC (100 * 1000)
+#define PUBLISH_BURST_INTERVAL_USEC (2 * G_USEC_PER_SEC)
+
+/* How many messages the list holds while a view follows the newest and the
+ * history keeps the rest: from LOADED_MAX it is cut to LOADED_KEEP.
+ */
+#define LOADED_MAX 4000
+#define LOADED_KEEP 2000
+
+static gboolean
+may_forget (ConfabConversation *self)
+{
+  return self->follow_newest && self->history != NULL &&
+         confab_history_get_failure (self->history) == NULL;
+}
+
+/* Drops up to @count messages from @from on, as far as each is in the
+ * history to be read back.
+ *
+ * Returns: how many
+ */
+static guint
+forget (ConfabConversation *self,
+        guint               from,
+        guint               count)
+{
+  for (guint i = 0; i < count; i++)
+    if (confab_message_get_history_id (g_ptr_array_index (self->messages, from + i)) == 0)
+      count = i;
+
+  g_ptr_array_remove_range (self->messages, from, count);
+  return count;
+}
+
 static void
 publish (ConfabConversation *self)
 {
-  guint added = self->messages->len - self->published;
+  guint shown = self->published;
+  guint removed = 0;
 
   g_clear_handle_id (&self->publish_id, g_source_remove);
-  if (added == 0)
+  if (self->messages->len == shown)
     return;
 
+  /* Cut to the newest: all that was shown, if some that came after it were
+   * dropped while waiting, or else the oldest beyond LOADED_KEEP.
+   */
+  if (may_forget (self) && (self->gap || self->messages->len > LOADED_MAX))
+    {
+      removed = forget (self, 0, self->gap ? shown : self->messages->len - LOADED_KEEP);
+      self->gap = FALSE;
+      if (removed > 0)
+        {
+          self->oldest_loaded = confab_message_get_history_id (g_ptr_array_index (self->messages, 0));
+          confab_conversation_set_has_older (self, TRUE);
+        }
+    }
+
   self->published = self->messages->len;
-  g_list_model_items_changed (G_LIST_MODEL (self), self->published - added, 0, added);
+  self->published_recently += self->published - (shown - MIN (removed, shown));
+  /* One change, however much goes and comes: a view lays out once. */
+  if (removed > 0)
+    g_list_model_items_changed (G_LIST_MODEL (self), 0, shown, self->published);
+  else
+    g_list_model_items_changed (G_LIST_MODEL (self), shown, 0, self->published - shown);
 }
 
 static gboolean
 publish_cb (gpointer user_data)
 {
   ConfabConversation *self = user_data;
+  guint waiting = self->messages->len - self->published;
+  gint64 now = g_get_monotonic_time ();
+  gint64 burst_due = self->burst_published_at + PUBLISH_BURST_INTERVAL_USEC;
 
   self->publish_id = 0;
+  if (now - self->recent_since >= PUBLISH_FEW_INTERVAL_USEC)
+    {
+      self->recent_since = now;
+      self->published_recently = 0;
+    }
+
+  if (self->published_recently + waiting > PUBLISH_FEW)
+    {
+      if (now < burst_due)
+        {
+          self->publish_id = g_timeout_add_full (G_PRIORITY_DEFAULT, (burst_due - now) / 1000 + 1,
+                                                 publish_cb, self, NULL);
+          return G_SOURCE_REMOVE;
+        }
+      self->burst_published_at = now;
+    }
+
   publish (self);
 
   return G_SOURCE_REMOVE;
@@ -128,6 +210,11 @@ confab_conversation_append (ConfabConversation *self,
                             gboolean            at_once)
 {
   g_ptr_array_add (self->messages, g_object_ref (message));
+
+  /* Under a flood, what waits to be shown is cut to the newest. */
+  if (may_forget (self) && self->messages->len - self->published > LOADED_MAX &&
+      forget (self, self->published, self->messages->len - self->published - LOADED_KEEP) > 0)
+    self->gap = TRUE;
 
   if (at_once)
     publish (self);
@@ -961,4 +1048,22 @@ confab_conversation_release_sending (ConfabConversation *self)
   self->held = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; i < held->len; i++)
     confab_conversation_transmit (self, g_ptr_array_index (held, i));
+}
+
+/**
+ * confab_conversation_set_follow_newest:
+ * @follow: %TRUE while a view shows the newest messages
+ *
+ * While set, and while the history keeps them, the list holds only the
+ * newest few thousand messages; older ones are read back as the view scrolls
+ * up (see confab_conversation_load_older()). A flood of messages then takes
+ * no more memory than a long conversation.
+ */
+void
+confab_conversation_set_follow_newest (ConfabConversation *self,
+                                       gboolean            follow)
+{
+  g_return_if_fail (CONFAB_IS_CONVERSATION (self));
+
+  self->follow_newest = !!follow;
 }

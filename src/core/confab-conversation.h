@@ -56,6 +56,9 @@ gboolean            confab_conversation_get_has_older    (ConfabConversation  *s
 gboolean            confab_conversation_load_older       (ConfabConversation  *self);
 gboolean            confab_conversation_clear_history    (ConfabConversation  *self,
                                                           GError             **error);
+void                confab_conversation_set_follow_newest
+                                                         (ConfabConversation  *self,
+                                                          gboolean             follow);
 void                confab_conversation_hold_sending     (ConfabConversation  *self);
 void                confab_conversation_release_sending  (ConfabConversation  *self);
 void                confab_conversation_set_passphrase   (ConfabConversation  *self,
