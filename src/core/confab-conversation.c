@@ -164,12 +164,17 @@ publish (ConfabConversation *self)
     }
 
   self->published = self->messages->len;
-  self->published_recently += self->published - (shown - MIN (removed, shown));
   /* One change, however much goes and comes: a view lays out once. */
   if (removed > 0)
-    g_list_model_items_changed (G_LIST_MODEL (self), 0, shown, self->published);
+    {
+      self->published_recently += self->published - (shown - MIN (removed, shown));
+      g_list_model_items_changed (G_LIST_MODEL (self), 0, shown, self->published);
+    }
   else
-    g_list_model_items_changed (G_LIST_MODEL (self), shown, 0, self->published - shown);
+    {
+      self->published_recently += self->published - shown;
+      g_list_model_items_changed (G_LIST_MODEL (self), shown, 0, self->published - shown);
+    }
 }
 
 static gboolean
