@@ -291,15 +291,6 @@ percentile_ms (GArray *delays,
   return bench_percentile (delays, fraction) / 1000.0;
 }
 
-static int
-compare_int64 (gconstpointer a,
-               gconstpointer b)
-{
-  gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
-
-  return x < y ? -1 : x > y;
-}
-
 int
 main (int   argc,
       char *argv[])
@@ -322,11 +313,8 @@ main (int   argc,
     return flooder (argv);
   seconds = argc > 1 ? (guint)atoi (argv[1]) : DEFAULT_SECONDS;
 
-  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
-    {
-      g_printerr ("bench-flood needs a display; build-aux/dev bench runs it under Xvfb\n");
-      return 1;
-    }
+  if (!bench_has_display ("bench-flood"))
+    return 1;
 
   data_home = g_dir_make_tmp ("confab-bench-data-XXXXXX", NULL);
   acked_file = g_build_filename (data_home, "acked", NULL);
@@ -371,7 +359,6 @@ main (int   argc,
   g_thread_join (reader);
   missing = count_missing (data_home, session, acked_file);
 
-  g_array_sort (probe.delays, compare_int64);
   bench_figure ("flood_seconds", seconds, "s");
   bench_figure ("flood_messages_sent", sent, "msg");
   bench_figure ("flood_garbage_sent", garbage, "datagrams");

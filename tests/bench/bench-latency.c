@@ -93,20 +93,10 @@ remember_send (Run   *run,
   g_hash_table_insert (run->sent_at, GSIZE_TO_POINTER ((gsize)number), at);
 }
 
-static gint
-compare_gint64 (gconstpointer a,
-                gconstpointer b)
-{
-  gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
-
-  return x < y ? -1 : x > y;
-}
-
 /* Prints "COUNT P50 P99 P999" (µs) for the parent */
 static void
 report (Run *run)
 {
-  g_array_sort (run->latencies, compare_gint64);
   printf ("%u %.0f %.0f %.0f\n", run->latencies->len,
           bench_percentile (run->latencies, 0.50), bench_percentile (run->latencies, 0.99),
           bench_percentile (run->latencies, 0.999));

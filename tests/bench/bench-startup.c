@@ -83,20 +83,10 @@ start_once (const char *home,
   bench_app_stop (app);
 }
 
-static int
-compare_int64 (gconstpointer a,
-               gconstpointer b)
-{
-  gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
-
-  return x < y ? -1 : x > y;
-}
-
 static gint64
 median (GArray *values)
 {
-  g_array_sort (values, compare_int64);
-  return g_array_index (values, gint64, values->len / 2);
+  return (gint64)bench_percentile (values, 0.5);
 }
 
 typedef struct
@@ -150,11 +140,8 @@ main (int   argc,
   Case cases[3];
   gint64 empty_ms, small_ms, full_ms, empty_rss, full_rss;
 
-  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
-    {
-      g_printerr ("bench-startup needs a display; build-aux/dev bench runs it under Xvfb\n");
-      return 1;
-    }
+  if (!bench_has_display ("bench-startup"))
+    return 1;
 
   case_init (&cases[0], 0);
   case_init (&cases[1], SMALL);

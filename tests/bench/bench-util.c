@@ -66,18 +66,44 @@ bench_read_line (GSubprocess *process)
   return g_data_input_stream_read_line_utf8 (in, NULL, NULL, NULL);
 }
 
-/* @sorted_usec: gint64 values, sorted */
+static int
+compare_int64 (gconstpointer a,
+               gconstpointer b)
+{
+  gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* @values: gint64 values; sorted in place
+ *
+ * Returns: the value @fraction of the way up, 0 for none
+ */
 double
-bench_percentile (GArray *sorted_usec,
+bench_percentile (GArray *values,
                   double  fraction)
 {
   guint index;
 
-  if (sorted_usec->len == 0)
+  if (values->len == 0)
     return 0;
 
-  index = MIN (sorted_usec->len - 1, (guint)(fraction * sorted_usec->len));
-  return g_array_index (sorted_usec, gint64, index);
+  g_array_sort (values, compare_int64);
+  index = MIN (values->len - 1, (guint)(fraction * values->len));
+  return g_array_index (values, gint64, index);
+}
+
+/* The benchmarks that start the real program need a display.
+ * Returns: %FALSE, having said so, if there is none
+ */
+gboolean
+bench_has_display (const char *name)
+{
+  if (g_getenv ("DISPLAY") != NULL || g_getenv ("WAYLAND_DISPLAY") != NULL)
+    return TRUE;
+
+  g_printerr ("%s needs a display; build-aux/dev bench runs it under Xvfb\n", name);
+  return FALSE;
 }
 
 /* One line of the benchmark's output: `name value unit` */

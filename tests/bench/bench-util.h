@@ -24,8 +24,9 @@ GSubprocess *bench_spawn            (const char  *self,
                                      const char  *mode,
                                      ...) G_GNUC_NULL_TERMINATED;
 char        *bench_read_line        (GSubprocess *process);
-double       bench_percentile       (GArray      *sorted_usec,
+double       bench_percentile       (GArray      *values,
                                      double       fraction);
+gboolean     bench_has_display      (const char  *name);
 void         bench_figure           (const char  *name,
                                      double       value,
                                      const char  *unit);
