@@ -704,6 +704,10 @@ on_messages_changed (ConfabWindow *self,
 {
   ConfabMessage *newest = NULL;
 
+  /* Moved to the newest at once: the list lays out no rows where it was. */
+  if (self->stick_to_bottom && removed == 0 && added > 0)
+    scroll_to_bottom (self);
+
   if (removed > 0 || added == 0 || position + added != g_list_model_get_n_items (model) ||
       gtk_window_is_active (GTK_WINDOW (self)))
     return;

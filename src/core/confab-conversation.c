@@ -104,15 +104,15 @@ list_model_iface_init (GListModelInterface *iface)
  * at most every PUBLISH_BURST_INTERVAL, so that a flood leaves the window
  * responsive in between.
  */
-#define PUBLISH_FEW 64
+#define PUBLISH_FEW 16
 #define PUBLISH_FEW_INTERVAL_USEC (100 * 1000)
 #define PUBLISH_BURST_INTERVAL_USEC (2 * G_USEC_PER_SEC)
 
 /* How many messages the list holds while a view follows the newest and the
  * history keeps the rest: from LOADED_MAX it is cut to LOADED_KEEP.
  */
-#define LOADED_MAX 4000
-#define LOADED_KEEP 2000
+#define LOADED_MAX 2000
+#define LOADED_KEEP 1000
 
 static gboolean
 may_forget (ConfabConversation *self)
@@ -122,7 +122,7 @@ may_forget (ConfabConversation *self)
 }
 
 /* Drops up to @count messages from @from on, as far as each is in the
- * history to be read back.
+ * history to be read back (always fewer than all).
  *
  * Returns: how many
  */
@@ -139,42 +139,47 @@ forget (ConfabConversation *self,
   return count;
 }
 
+/* Cuts the list to the newest: all that was shown before @shown, if some
+ * that came after it were dropped while waiting, or else the oldest beyond
+ * LOADED_KEEP. Done after the newest were added, so that a view following
+ * them has moved on and the rows that go are out of its sight.
+ */
+static void
+cut_to_newest (ConfabConversation *self,
+               guint               shown)
+{
+  guint cut;
+
+  if (!may_forget (self) || (!self->gap && self->messages->len <= LOADED_MAX))
+    return;
+
+  cut = forget (self, 0, self->gap ? shown : self->messages->len - LOADED_KEEP);
+  self->gap = FALSE;
+  if (cut == 0)
+    return;
+
+  self->published -= cut;
+  self->oldest_loaded = confab_message_get_history_id (g_ptr_array_index (self->messages, 0));
+  confab_conversation_set_has_older (self, TRUE);
+  /* The new first message has nothing before it now (a view shows its day
+   * and group by what precedes it).
+   */
+  g_list_model_items_changed (G_LIST_MODEL (self), 0, cut + 1, 1);
+}
+
 static void
 publish (ConfabConversation *self)
 {
   guint shown = self->published;
-  guint removed = 0;
 
   g_clear_handle_id (&self->publish_id, g_source_remove);
   if (self->messages->len == shown)
     return;
 
-  /* Cut to the newest: all that was shown, if some that came after it were
-   * dropped while waiting, or else the oldest beyond LOADED_KEEP.
-   */
-  if (may_forget (self) && (self->gap || self->messages->len > LOADED_MAX))
-    {
-      removed = forget (self, 0, self->gap ? shown : self->messages->len - LOADED_KEEP);
-      self->gap = FALSE;
-      if (removed > 0)
-        {
-          self->oldest_loaded = confab_message_get_history_id (g_ptr_array_index (self->messages, 0));
-          confab_conversation_set_has_older (self, TRUE);
-        }
-    }
-
   self->published = self->messages->len;
-  /* One change, however much goes and comes: a view lays out once. */
-  if (removed > 0)
-    {
-      self->published_recently += self->published - (shown - MIN (removed, shown));
-      g_list_model_items_changed (G_LIST_MODEL (self), 0, shown, self->published);
-    }
-  else
-    {
-      self->published_recently += self->published - shown;
-      g_list_model_items_changed (G_LIST_MODEL (self), shown, 0, self->published - shown);
-    }
+  self->published_recently += self->published - shown;
+  g_list_model_items_changed (G_LIST_MODEL (self), shown, 0, self->published - shown);
+  cut_to_newest (self, shown);
 }
 
 static gboolean
@@ -1060,7 +1065,7 @@ confab_conversation_release_sending (ConfabConversation *self)
  * @follow: %TRUE while a view shows the newest messages
  *
  * While set, and while the history keeps them, the list holds only the
- * newest few thousand messages; older ones are read back as the view scrolls
+ * newest thousand or two messages; older ones are read back as the view scrolls
  * up (see confab_conversation_load_older()). A flood of messages then takes
  * no more memory than a long conversation.
  */
