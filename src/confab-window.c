@@ -219,6 +219,18 @@ set_stick_to_bottom (ConfabWindow *self,
   confab_conversation_set_follow_newest (self->conversation, stick);
 }
 
+/* GTK 4.8's list view takes a scroll to an item made before its first
+ * allocation as done, yet lays out from the top; it has to come after.
+ */
+static void
+scroll_to_bottom_after_layout (ConfabWindow  *self,
+                               GdkFrameClock *clock)
+{
+  g_signal_handlers_disconnect_by_func (clock, scroll_to_bottom_after_layout, self);
+  if (self->stick_to_bottom)
+    scroll_to_bottom (self);
+}
+
 static gboolean
 load_older_cb (gpointer user_data)
 {
@@ -615,6 +627,9 @@ static void
 on_first_map (ConfabWindow *self)
 {
   g_signal_handlers_disconnect_by_func (self, on_first_map, NULL);
+  g_signal_connect_object (gtk_widget_get_frame_clock (GTK_WIDGET (self)), "layout",
+                           G_CALLBACK (scroll_to_bottom_after_layout), self,
+                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
   g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, show_history_problem_cb,
                    g_object_ref (self), g_object_unref);
 

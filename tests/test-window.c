@@ -769,6 +769,29 @@ test_window_history_shown (Fixture       *fixture,
   wait_for_row (fixture, "stored 1");
 }
 
+typedef struct
+{
+  GtkWidget *row;
+  GtkWidget *viewport;
+} InView;
+
+/* The row is drawn inside the scrolled window's visible area: not merely
+ * there among the rows the list keeps, nor the adjustment merely at its end.
+ */
+static gboolean
+row_in_view (gpointer data)
+{
+  InView *in_view = data;
+  graphene_rect_t bounds;
+
+  if (!gtk_widget_get_mapped (in_view->row) ||
+      !gtk_widget_compute_bounds (in_view->row, in_view->viewport, &bounds))
+    return FALSE;
+
+  return bounds.origin.y >= -1 &&
+         bounds.origin.y + bounds.size.height <= gtk_widget_get_height (in_view->viewport) + 1;
+}
+
 /* Opened on a stored history, the window shows the newest message at the
  * bottom, having read only what it needs.
  */
@@ -780,11 +803,15 @@ test_window_opens_at_newest (Fixture       *fixture,
                                                 "scrolled_window");
   GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
 
-  wait_for_row (fixture, "stored 300 — a line long enough to wrap, as real messages do, so "
-               "that the list cannot guess the height of rows it has not measured yet");
+  InView newest = { NULL, GTK_WIDGET (scrolled) };
+
+  newest.row = wait_for_row (fixture, "stored 300 — a line long enough to wrap, as real messages "
+                             "do, so that the list cannot guess the height of rows it has not "
+                             "measured yet");
   wait_until (at_bottom, adj);
   test_run_for (300);
   g_assert_true (at_bottom (adj));
+  g_assert_true (row_in_view (&newest));
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (fixture_conversation (fixture))),
                     <, 300);
 }
