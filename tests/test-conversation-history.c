@@ -260,15 +260,15 @@ test_restart_pages (Fixture       *fixture,
   fill (fixture->path_a, 120);
   a = conversation_new (fixture->path_a, 0);
 
-  g_assert_cmpuint (n_items (a), ==, 50);
-  g_assert_cmpstr (confab_message_get_text (item (a, 49)), ==, "old 120");
-  g_assert_cmpstr (confab_message_get_text (item (a, 0)), ==, "old 71");
+  g_assert_cmpuint (n_items (a), ==, 25);
+  g_assert_cmpstr (confab_message_get_text (item (a, 24)), ==, "old 120");
+  g_assert_cmpstr (confab_message_get_text (item (a, 0)), ==, "old 96");
   g_assert_true (confab_conversation_get_has_older (a));
 
   while (confab_conversation_load_older (a))
     loads++;
-  /* 50 + 50 + 20: it knew after the third page that nothing was left */
-  g_assert_cmpuint (loads, ==, 2);
+  /* 25 + 25 + 25 + 25 + 20: it knew after the fifth page that nothing was left */
+  g_assert_cmpuint (loads, ==, 4);
   g_assert_cmpuint (n_items (a), ==, 120);
   g_assert_false (confab_conversation_get_has_older (a));
   for (guint i = 0; i < 120; i++)
@@ -341,11 +341,11 @@ test_pages_exact (Fixture       *fixture,
 {
   ConfabConversation *a = NULL;
 
-  fill (fixture->path_a, 100);
+  fill (fixture->path_a, 50);
   a = conversation_new (fixture->path_a, 0);
   g_assert_true (confab_conversation_get_has_older (a));
   g_assert_true (confab_conversation_load_older (a));
-  g_assert_cmpuint (n_items (a), ==, 100);
+  g_assert_cmpuint (n_items (a), ==, 50);
   g_assert_false (confab_conversation_get_has_older (a));
   g_assert_finalize_object (a);
 }
@@ -589,7 +589,7 @@ test_clear (Fixture       *fixture,
 
   fill (fixture->path_a, 80);
   a = conversation_new (fixture->path_a, 9);
-  g_assert_cmpuint (n_items (a), ==, 50);
+  g_assert_cmpuint (n_items (a), ==, 25);
 
   g_assert_true (confab_conversation_clear_history (a, &error));
   g_assert_no_error (error);

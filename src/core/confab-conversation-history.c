@@ -14,8 +14,10 @@
 
 #define properties confab_conversation_properties
 
-/* Enough rows to fill a tall window, with some left to scroll. */
-#define HISTORY_PAGE 50
+/* Enough rows to fill a window of usual height; a taller one reads the
+ * next page at once. Each row costs its layout before the first frame.
+ */
+#define HISTORY_PAGE 25
 
 static void
 set_history_problem (ConfabConversation *self,
