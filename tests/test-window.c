@@ -1490,6 +1490,46 @@ run_isolated_with_history (gconstpointer data)
   run_isolated (data);
 }
 
+/* A message's text wraps anywhere, so a long word never widens the list,
+ * while a short text keeps a bubble as narrow as itself.
+ */
+static void
+test_window_row_text_width (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  g_autofree char *word = g_strnfill (300, 'x');
+  struct { const char *text; gboolean is_short; } cases[] = {
+    { "ok", TRUE },
+    { "see you at noon", TRUE },
+    { word, FALSE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(ConfabMessage) message = confab_message_new (CONFAB_DIRECTION_INCOMING, "Ada",
+                                                             cases[i].text, NULL);
+      ConfabMessageRow *row = g_object_ref_sink (confab_message_row_new ());
+      GtkWidget *label = row_child (GTK_WIDGET (row), "text_label");
+      GtkWidget *plain = g_object_ref_sink (gtk_label_new (cases[i].text));
+      int min, nat, plain_nat, char_width;
+
+      /* Alike but for the width */
+      gtk_widget_add_css_class (plain, "confab-text");
+      confab_message_row_set_message (row, message);
+      gtk_widget_measure (label, GTK_ORIENTATION_HORIZONTAL, -1, &min, &nat, NULL, NULL);
+      gtk_widget_measure (plain, GTK_ORIENTATION_HORIZONTAL, -1, NULL, &plain_nat, NULL, NULL);
+      char_width = plain_nat / (int) strlen (cases[i].text) + 1;
+
+      if (cases[i].is_short)
+        g_assert_cmpint (nat, <=, plain_nat + 1);
+      g_assert_cmpint (min, <=, 16 * char_width);
+      g_assert_cmpint (min, <=, nat);
+
+      g_object_unref (plain);
+      g_object_unref (row);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1526,6 +1566,7 @@ main (int   argc,
   ADD ("days-and-groups", test_window_days_and_groups);
   ADD ("unread-divider", test_window_unread_divider);
   ADD ("row-spoken", test_window_row_spoken);
+  ADD ("row-text-width", test_window_row_text_width);
 #undef ADD
   g_test_add_func ("/window/parse-peer", test_parse_peer);
   g_test_add_func ("/window/second-launch-raises-first", run_second_launch);
