@@ -33,6 +33,7 @@ struct _ConfabWindow
 
   /* Whether the list follows new messages: TRUE until the person scrolls up. */
   gboolean              stick_to_bottom;
+  gboolean              scroll_after_layout;
 
   /* The toast reporting send failures while it shows, so that twenty
    * failures make one toast that counts them, not twenty in a row.
@@ -50,6 +51,8 @@ struct _ConfabWindow
    */
   guint                 unread;
   ConfabMessage        *notified;
+  /* Of the conversation's skipped messages, how many were seen already */
+  guint64               skipped_seen;
   /* The first message that arrived unseen: the "New Messages" divider sits
    * above it until the person writes.
    */
@@ -219,16 +222,34 @@ set_stick_to_bottom (ConfabWindow *self,
   confab_conversation_set_follow_newest (self->conversation, stick);
 }
 
-/* GTK 4.8's list view takes a scroll to an item made before its first
- * allocation as done, yet lays out from the top; it has to come after.
+/* GTK 4.8's list view places a scroll to an item by the heights of the
+ * rows it has laid out, and takes it as done: made before its first
+ * allocation, or just after rows were added, it can leave the newest out of
+ * sight while the adjustment stands at its end. The scroll is made again
+ * once the next layout has measured them.
  */
 static void
 scroll_to_bottom_after_layout (ConfabWindow  *self,
                                GdkFrameClock *clock)
 {
   g_signal_handlers_disconnect_by_func (clock, scroll_to_bottom_after_layout, self);
+  self->scroll_after_layout = FALSE;
   if (self->stick_to_bottom)
     scroll_to_bottom (self);
+}
+
+static void
+scroll_to_bottom_after_next_layout (ConfabWindow *self)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (self));
+
+  /* Not mapped yet: on_first_map() does it. */
+  if (clock == NULL || self->scroll_after_layout)
+    return;
+
+  self->scroll_after_layout = TRUE;
+  g_signal_connect_object (clock, "layout", G_CALLBACK (scroll_to_bottom_after_layout), self,
+                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
 }
 
 static gboolean
@@ -627,9 +648,7 @@ static void
 on_first_map (ConfabWindow *self)
 {
   g_signal_handlers_disconnect_by_func (self, on_first_map, NULL);
-  g_signal_connect_object (gtk_widget_get_frame_clock (GTK_WIDGET (self)), "layout",
-                           G_CALLBACK (scroll_to_bottom_after_layout), self,
-                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
+  scroll_to_bottom_after_next_layout (self);
   g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, show_history_problem_cb,
                    g_object_ref (self), g_object_unref);
 
@@ -718,14 +737,29 @@ on_messages_changed (ConfabWindow *self,
                      GListModel   *model)
 {
   ConfabMessage *newest = NULL;
+  guint64 skipped = confab_conversation_get_n_skipped (self->conversation);
+  guint64 newly_skipped = skipped - self->skipped_seen;
+  gboolean fresh;
 
-  /* Moved to the newest at once: the list lays out no rows where it was. */
-  if (self->stick_to_bottom && removed == 0 && added > 0)
-    scroll_to_bottom (self);
+  self->skipped_seen = skipped;
+
+  /* Moved to the newest at once: the list lays out no rows where it was.
+   * Also when the conversation cut the oldest away, which moves the rest.
+   */
+  if (self->stick_to_bottom && added > 0)
+    {
+      scroll_to_bottom (self);
+      scroll_to_bottom_after_next_layout (self);
+    }
 
   if (removed > 0 || added == 0 || position + added != g_list_model_get_n_items (model) ||
       gtk_window_is_active (GTK_WINDOW (self)))
     return;
+
+  /* A new stretch of unseen messages starts the divider afresh. */
+  fresh = self->unread == 0;
+  /* Under a flood some never reach the list; they are new all the same. */
+  self->unread += newly_skipped;
 
   for (guint i = position; i < position + added; i++)
     {
@@ -734,9 +768,10 @@ on_messages_changed (ConfabWindow *self,
       if (confab_message_get_direction (message) != CONFAB_DIRECTION_INCOMING)
         continue;
 
-      /* A new stretch of unseen messages starts the divider afresh. */
-      if (self->unread++ == 0)
+      if (fresh)
         set_first_unread (self, message);
+      fresh = FALSE;
+      self->unread++;
       newest = message;
     }
 

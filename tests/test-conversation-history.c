@@ -296,8 +296,23 @@ shows_last (gpointer data)
   return n > 0 && g_str_equal (confab_message_get_text (item (conversation, n - 1)), "m 5000");
 }
 
+/* The most messages one change added at the end of the list */
+static void
+count_most_added (GListModel *model,
+                  guint       position,
+                  guint       removed,
+                  guint       added,
+                  gpointer    data)
+{
+  guint *most_added = data;
+
+  if (position + added == g_list_model_get_n_items (model))
+    *most_added = MAX (*most_added, added);
+}
+
 /* While a view follows the newest, a flood does not pile up in memory: the
- * list keeps the newest few thousand, and the rest are read back in order.
+ * list keeps the newest few thousand, a view is given a few at a time, and
+ * the rest are read back in order.
  */
 static void
 test_follow_newest_bounded (Fixture       *fixture,
@@ -305,10 +320,12 @@ test_follow_newest_bounded (Fixture       *fixture,
 {
   ConfabConversation *a = conversation_new (fixture->path_a, 0);
   ConfabConversation *b = conversation_new (fixture->path_b, 0);
+  guint most_added = 0;
   guint n;
 
   pair_up (a, b);
   confab_conversation_set_follow_newest (b, TRUE);
+  g_signal_connect (b, "items-changed", G_CALLBACK (count_most_added), &most_added);
   for (guint i = 1; i <= 5000; i++)
     {
       g_autofree char *text = g_strdup_printf ("m %u", i);
@@ -317,8 +334,13 @@ test_follow_newest_bounded (Fixture       *fixture,
     }
   TEST_WAIT_UNTIL (shows_last, b);
 
+  /* A view is given the newest few at a time; the rest were skipped. */
+  g_assert_cmpuint (most_added, <=, CONFAB_CONVERSATION_APPEND_MAX);
+  g_assert_cmpuint (confab_conversation_get_n_skipped (b), >, 0);
+  g_assert_cmpuint (confab_conversation_get_n_skipped (b), <, 5000);
   g_assert_cmpuint (n_items (b), <=, 4000);
   g_assert_true (confab_conversation_get_has_older (b));
+  g_signal_handlers_disconnect_by_func (b, count_most_added, &most_added);
   while (confab_conversation_load_older (b))
     ;
   n = n_items (b);

@@ -429,6 +429,15 @@ at_bottom (gpointer data)
                                             gtk_adjustment_get_page_size (adj) - 2;
 }
 
+static gboolean
+last_message_is_while_reading (gpointer data)
+{
+  guint n = g_list_model_get_n_items (data);
+  g_autoptr(ConfabMessage) last = n > 0 ? g_list_model_get_item (data, n - 1) : NULL;
+
+  return last != NULL && g_str_equal (confab_message_get_text (last), "while reading");
+}
+
 static void
 test_window_follows_new_messages (Fixture       *fixture,
                                   gconstpointer  data)
@@ -452,10 +461,7 @@ test_window_follows_new_messages (Fixture       *fixture,
   gtk_adjustment_set_value (adj, 0);
   test_run_for (50);
   send_from_peer (fixture, "while reading", port);
-  {
-    gpointer args[] = { conversation, GUINT_TO_POINTER (61) };
-    wait_until (message_count_is, args);
-  }
+  wait_until (last_message_is_while_reading, conversation);
   test_run_for (200);
   value = gtk_adjustment_get_value (adj);
   g_assert_cmpfloat (value, <, 1.0);
@@ -1135,6 +1141,72 @@ test_window_notifications (Fixture       *fixture,
   gtk_window_destroy (GTK_WINDOW (other));
 }
 
+/* More messages at once than a following list is given: it moves on to
+ * the newest and keeps following, and the rest page back in from the
+ * history.
+ */
+static void
+test_window_burst_keeps_following (Fixture       *fixture,
+                                   gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW,
+                                                "scrolled_window");
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
+  guint16 port = confab_conversation_get_local_port (conversation);
+  InView newest = { NULL, GTK_WIDGET (scrolled) };
+
+  for (guint burst = 0; burst < 3; burst++)
+    {
+      g_autofree char *last = NULL;
+
+      for (guint i = 0; i < 200; i++)
+        {
+          g_autofree char *text = g_strdup_printf ("burst %u line %u", burst, i);
+
+          send_from_peer (fixture, text, port);
+        }
+      last = g_strdup_printf ("burst %u line 199", burst);
+      newest.row = wait_for_row (fixture, last);
+      wait_until (at_bottom, adj);
+      test_run_for (200);
+      g_assert_true (at_bottom (adj));
+      g_assert_true (row_in_view (&newest));
+    }
+
+  g_assert_cmpuint (confab_conversation_get_n_skipped (conversation), >, 0);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (conversation)), <, 600);
+  g_assert_true (confab_conversation_get_has_older (conversation));
+}
+
+/* Messages that arrive in the background faster than the list is given
+ * them are all counted as unread.
+ */
+static void
+test_window_burst_counted_unread (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  guint16 port = confab_conversation_get_local_port (conversation);
+  GtkWidget *other = gtk_window_new ();
+
+  wait_until (window_active, fixture->window);
+  gtk_window_present (GTK_WINDOW (other));
+  wait_until (window_inactive, fixture->window);
+
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("unseen %u", i);
+
+      send_from_peer (fixture, text, port);
+    }
+  wait_for_row (fixture, "unseen 99");
+  test_run_for (200);
+  g_assert_cmpuint (confab_conversation_get_n_skipped (conversation), >, 0);
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (fixture->window)), ==, "Confab (100)");
+  gtk_window_destroy (GTK_WINDOW (other));
+}
+
 static void
 add_stored (ConfabHistory *history,
             const char    *sender,
@@ -1563,6 +1635,8 @@ main (int   argc,
   ADD ("links", test_window_links);
   ADD ("keyboard", test_window_keyboard);
   ADD ("notifications", test_window_notifications);
+  ADD ("burst-keeps-following", test_window_burst_keeps_following);
+  ADD ("burst-counted-unread", test_window_burst_counted_unread);
   ADD ("days-and-groups", test_window_days_and_groups);
   ADD ("unread-divider", test_window_unread_divider);
   ADD ("row-spoken", test_window_row_spoken);

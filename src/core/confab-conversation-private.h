@@ -32,6 +32,8 @@ struct _ConfabConversation
    */
   gboolean       follow_newest;
   gboolean       gap;
+  /* Incoming messages dropped before they were shown: see skip_waiting() */
+  guint64        n_skipped;
   char          *nickname;
   guint16        local_port;
   GError        *bind_error;

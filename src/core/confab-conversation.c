@@ -102,7 +102,8 @@ list_model_iface_init (GListModelInterface *iface)
  * the time it takes to lay out 200. Up to PUBLISH_FEW messages in each
  * PUBLISH_FEW_INTERVAL show at once; beyond that, what came meanwhile shows
  * at most every PUBLISH_BURST_INTERVAL, so that a flood leaves the window
- * responsive in between.
+ * responsive in between. A view that follows the newest is given no more
+ * than CONFAB_CONVERSATION_APPEND_MAX at a time (see publish()).
  */
 #define PUBLISH_FEW 16
 #define PUBLISH_FEW_INTERVAL_USEC (100 * 1000)
@@ -122,21 +123,45 @@ may_forget (ConfabConversation *self)
 }
 
 /* Drops up to @count messages from @from on, as far as each is in the
- * history to be read back (always fewer than all).
+ * history to be read back (always fewer than all). @incoming, if given,
+ * is increased by how many of them came from the peer.
  *
  * Returns: how many
  */
 static guint
 forget (ConfabConversation *self,
         guint               from,
-        guint               count)
+        guint               count,
+        guint64            *incoming)
 {
   for (guint i = 0; i < count; i++)
-    if (confab_message_get_history_id (g_ptr_array_index (self->messages, from + i)) == 0)
-      count = i;
+    {
+      ConfabMessage *message = g_ptr_array_index (self->messages, from + i);
+
+      if (confab_message_get_history_id (message) == 0)
+        count = i;
+      else if (incoming != NULL &&
+               confab_message_get_direction (message) == CONFAB_DIRECTION_INCOMING)
+        (*incoming)++;
+    }
 
   g_ptr_array_remove_range (self->messages, from, count);
   return count;
+}
+
+/* Drops what waits to be shown down to the newest @keep, as far as the
+ * history keeps them; the list is then cut to follow on from what is left
+ * (see cut_to_newest()).
+ */
+static void
+skip_waiting (ConfabConversation *self,
+              guint               keep)
+{
+  guint waiting = self->messages->len - self->published;
+
+  if (may_forget (self) && waiting > keep &&
+      forget (self, self->published, waiting - keep, &self->n_skipped) > 0)
+    self->gap = TRUE;
 }
 
 /* Cuts the list to the newest: all that was shown before @shown, if some
@@ -153,7 +178,7 @@ cut_to_newest (ConfabConversation *self,
   if (!may_forget (self) || (!self->gap && self->messages->len <= LOADED_MAX))
     return;
 
-  cut = forget (self, 0, self->gap ? shown : self->messages->len - LOADED_KEEP);
+  cut = forget (self, 0, self->gap ? shown : self->messages->len - LOADED_KEEP, NULL);
   self->gap = FALSE;
   if (cut == 0)
     return;
@@ -173,6 +198,7 @@ publish (ConfabConversation *self)
   guint shown = self->published;
 
   g_clear_handle_id (&self->publish_id, g_source_remove);
+  skip_waiting (self, CONFAB_CONVERSATION_APPEND_MAX);
   if (self->messages->len == shown)
     return;
 
@@ -222,9 +248,8 @@ confab_conversation_append (ConfabConversation *self,
   g_ptr_array_add (self->messages, g_object_ref (message));
 
   /* Under a flood, what waits to be shown is cut to the newest. */
-  if (may_forget (self) && self->messages->len - self->published > LOADED_MAX &&
-      forget (self, self->published, self->messages->len - self->published - LOADED_KEEP) > 0)
-    self->gap = TRUE;
+  if (self->messages->len - self->published > LOADED_MAX)
+    skip_waiting (self, LOADED_KEEP);
 
   if (at_once)
     publish (self);
@@ -1067,7 +1092,9 @@ confab_conversation_release_sending (ConfabConversation *self)
  * While set, and while the history keeps them, the list holds only the
  * newest thousand or two messages; older ones are read back as the view scrolls
  * up (see confab_conversation_load_older()). A flood of messages then takes
- * no more memory than a long conversation.
+ * no more memory than a long conversation. New messages are added at most
+ * %CONFAB_CONVERSATION_APPEND_MAX at a time (see
+ * confab_conversation_get_n_skipped()), so that the view lays out few rows.
  */
 void
 confab_conversation_set_follow_newest (ConfabConversation *self,
@@ -1076,4 +1103,23 @@ confab_conversation_set_follow_newest (ConfabConversation *self,
   g_return_if_fail (CONFAB_IS_CONVERSATION (self));
 
   self->follow_newest = !!follow;
+}
+
+/**
+ * confab_conversation_get_n_skipped:
+ *
+ * While a view follows the newest (see
+ * confab_conversation_set_follow_newest()), more new messages than
+ * %CONFAB_CONVERSATION_APPEND_MAX at once are not all added to the list:
+ * the list moves on to the newest of them, and the rest are in the history,
+ * read back as the view scrolls up.
+ *
+ * Returns: how many incoming messages were left out of the list so far
+ */
+guint64
+confab_conversation_get_n_skipped (ConfabConversation *self)
+{
+  g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), 0);
+
+  return self->n_skipped;
 }

@@ -16,6 +16,11 @@ G_BEGIN_DECLS
 /* The largest UDP payload over IPv4: a plain-text message is one datagram. */
 #define CONFAB_PLAIN_MAX_LENGTH 65507
 
+/* While a view follows the newest, the most messages added to the list at
+ * once: see confab_conversation_get_n_skipped().
+ */
+#define CONFAB_CONVERSATION_APPEND_MAX 16
+
 #define CONFAB_TYPE_CONVERSATION (confab_conversation_get_type ())
 
 G_DECLARE_FINAL_TYPE (ConfabConversation, confab_conversation, CONFAB, CONVERSATION, GObject)
@@ -59,6 +64,7 @@ gboolean            confab_conversation_clear_history    (ConfabConversation  *s
 void                confab_conversation_set_follow_newest
                                                          (ConfabConversation  *self,
                                                           gboolean             follow);
+guint64             confab_conversation_get_n_skipped    (ConfabConversation  *self);
 void                confab_conversation_hold_sending     (ConfabConversation  *self);
 void                confab_conversation_release_sending  (ConfabConversation  *self);
 void                confab_conversation_set_passphrase   (ConfabConversation  *self,
