@@ -200,10 +200,23 @@ test_update (Fixture       *fixture,
   g_assert_cmpuint (unsent->len, ==, 1);
   g_clear_pointer (&unsent, g_ptr_array_unref);
 
+  /* The state alone: the stored protocol id stays as it was. */
+  confab_message_set_state (message, CONFAB_MESSAGE_STATE_SENT);
+  g_assert_true (confab_history_update (history, message, NULL));
   confab_message_set_id (message, 5, 6);
+  g_assert_true (confab_history_update (history, message, NULL));
+  commit_ok (history);
+  loaded = load_ok (history, 0, 10);
+  g_assert_cmpuint (loaded->len, ==, 1);
+  g_assert_cmpuint (confab_message_get_state (g_ptr_array_index (loaded, 0)), ==,
+                    CONFAB_MESSAGE_STATE_SENT);
+  g_assert_cmpuint (confab_message_get_number (g_ptr_array_index (loaded, 0)), ==, 0);
+  g_clear_pointer (&loaded, g_ptr_array_unref);
+
   confab_message_set_state (message, CONFAB_MESSAGE_STATE_DELIVERED);
   confab_message_set_delivered_time (message, 1234);
   g_assert_true (confab_history_update (history, message, NULL));
+  g_assert_true (confab_history_renumber (history, message, NULL));
   commit_ok (history);
 
   unsent = confab_history_load_unsent (history, NULL);

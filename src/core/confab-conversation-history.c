@@ -110,6 +110,15 @@ confab_conversation_remember (ConfabConversation *self,
     confab_history_update (self->history, message, NULL);
 }
 
+/* Stores the protocol id a message is sent under now. */
+void
+confab_conversation_remember_id (ConfabConversation *self,
+                                 ConfabMessage      *message)
+{
+  if (self->history != NULL)
+    confab_history_renumber (self->history, message, NULL);
+}
+
 static void
 on_channel_batch_end (ConfabConversation *self,
                       ConfabChannel      *channel)

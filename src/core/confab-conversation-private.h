@@ -111,6 +111,8 @@ void confab_conversation_store_outgoing  (ConfabConversation *self,
                                           ConfabMessage      *message);
 void confab_conversation_remember        (ConfabConversation *self,
                                           ConfabMessage      *message);
+void confab_conversation_remember_id     (ConfabConversation *self,
+                                          ConfabMessage      *message);
 
 /* confab-conversation-crypto.c */
 void confab_conversation_crypto_init     (ConfabConversation *self);

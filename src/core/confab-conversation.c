@@ -901,7 +901,7 @@ transmit_reliable (ConfabConversation *self,
   if (origin != confab_message_get_origin (message) || number != confab_message_get_number (message))
     {
       confab_message_set_id (message, origin, number);
-      confab_conversation_remember (self, message);
+      confab_conversation_remember_id (self, message);
     }
   track (self, message);
 }

@@ -77,12 +77,9 @@ static const char *const statements[N_STMTS] = {
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
   [STMT_UPDATE] =
     "UPDATE messages SET state = ?2, error = ?3, plain = ?4, delivered_time = ?5 WHERE id = ?1",
-  /* Apart, as it is rare: setting an indexed column costs an index write
-   * even when the value stays.
-   */
+  /* Apart, as it is rare: setting an indexed column costs an index write. */
   [STMT_RENUMBER] =
-    "UPDATE messages SET origin = ?2, number = ?3"
-    " WHERE id = ?1 AND (origin IS NOT ?2 OR number IS NOT ?3)",
+    "UPDATE messages SET origin = ?2, number = ?3 WHERE id = ?1",
   [STMT_LOAD] =
     "SELECT " COLUMNS " FROM messages WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
   /* Without INDEXED BY, SQLite reads every outgoing message through
@@ -781,8 +778,8 @@ confab_history_add (ConfabHistory  *self,
  * confab_history_update:
  * @message: a stored message
  *
- * Stores what changes while a message is sent: its state, error, mode,
- * protocol id and delivery time. A message with no history id is skipped.
+ * Stores what changes while a message is sent: its state, error, mode and
+ * delivery time. A message with no history id is skipped.
  *
  * Returns: %FALSE if the history cannot be written
  */
@@ -808,7 +805,34 @@ confab_history_update (ConfabHistory  *self,
   sqlite3_bind_text (stmt, 3, confab_message_get_error (message), -1, SQLITE_STATIC);
   sqlite3_bind_int (stmt, 4, confab_message_get_plain (message));
   bind_nullable_int (stmt, 5, confab_message_get_delivered_time (message));
-  if (!step_write (self, stmt, error))
+
+  return step_write (self, stmt, error);
+}
+
+/**
+ * confab_history_renumber:
+ * @message: a stored message
+ *
+ * Stores the protocol id a message was given when it was sent under a new
+ * one (as a resend is known by it). A message with no history id is
+ * skipped.
+ *
+ * Returns: %FALSE if the history cannot be written
+ */
+gboolean
+confab_history_renumber (ConfabHistory  *self,
+                         ConfabMessage  *message,
+                         GError        **error)
+{
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
+  g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
+
+  if (confab_message_get_history_id (message) == 0)
+    return TRUE;
+
+  if (!writable (self, error) || !begin_batch (self, error))
     return FALSE;
 
   stmt = self->stmts[STMT_RENUMBER];

@@ -37,6 +37,9 @@ gboolean       confab_history_add                (ConfabHistory  *self,
 gboolean       confab_history_update             (ConfabHistory  *self,
                                                   ConfabMessage  *message,
                                                   GError        **error);
+gboolean       confab_history_renumber           (ConfabHistory  *self,
+                                                  ConfabMessage  *message,
+                                                  GError        **error);
 gboolean       confab_history_commit             (ConfabHistory  *self,
                                                   GError        **error);
 GPtrArray     *confab_history_load               (ConfabHistory  *self,
