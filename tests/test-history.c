@@ -232,6 +232,78 @@ test_update (Fixture       *fixture,
   g_assert_cmpint (confab_message_get_history_id (message), ==, 0);
 }
 
+/* Another connection that writes: a checkpoint in a thread, or a second
+ * program on the same file
+ */
+typedef struct
+{
+  const char *path;
+  guint       hold_ms;
+  GMutex      lock;
+  GCond       cond;
+  gboolean    holding;
+} Writer;
+
+static gpointer
+hold_write_lock (gpointer data)
+{
+  Writer *writer = data;
+  sqlite3 *db = NULL;
+
+  g_assert_cmpint (sqlite3_open_v2 (writer->path, &db, SQLITE_OPEN_READWRITE, NULL), ==,
+                   SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL), ==, SQLITE_OK);
+  g_mutex_lock (&writer->lock);
+  writer->holding = TRUE;
+  g_cond_signal (&writer->cond);
+  g_mutex_unlock (&writer->lock);
+  g_usleep (writer->hold_ms * 1000);
+  g_assert_cmpint (sqlite3_exec (db, "COMMIT", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  return NULL;
+}
+
+static GThread *
+start_writer (Writer *writer)
+{
+  GThread *thread = g_thread_new ("writer", hold_write_lock, writer);
+
+  g_mutex_lock (&writer->lock);
+  while (!writer->holding)
+    g_cond_wait (&writer->cond, &writer->lock);
+  g_mutex_unlock (&writer->lock);
+
+  return thread;
+}
+
+/* A write waits while another connection writes, and fails cleanly, as a
+ * failure the history reports, if that goes on for seconds.
+ */
+static void
+test_waits_for_lock (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(ConfabMessage) first = make_message (CONFAB_DIRECTION_INCOMING, "after a wait", 1, 1);
+  g_autoptr(ConfabMessage) second = make_message (CONFAB_DIRECTION_INCOMING, "never", 1, 2);
+  Writer brief = { fixture->path, 50 };
+  Writer long_one = { fixture->path, 3000 };
+  GThread *thread;
+
+  thread = start_writer (&brief);
+  add_ok (history, first);
+  commit_ok (history);
+  g_thread_join (thread);
+  g_assert_null (confab_history_get_failure (history));
+  g_assert_cmpint (confab_history_count (history, NULL), ==, 1);
+
+  thread = start_writer (&long_one);
+  g_assert_false (confab_history_add (history, second, NULL));
+  g_assert_nonnull (confab_history_get_failure (history));
+  g_thread_join (thread);
+}
+
 /* The same protocol id twice (a resend after a restart) is stored once. */
 static void
 test_duplicate (Fixture       *fixture,
@@ -792,6 +864,7 @@ main (int   argc,
 
   ADD ("round-trip", test_round_trip);
   ADD ("update", test_update);
+  ADD ("waits-for-lock", test_waits_for_lock);
   ADD ("duplicate", test_duplicate);
   ADD ("batching", test_batching);
   ADD ("checkpoints", test_checkpoints);

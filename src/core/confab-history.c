@@ -24,6 +24,7 @@
 
 #define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 2000
+#define BUSY_RETRY_USEC 200
 /* SQLite's own default for its automatic checkpoint */
 #define CHECKPOINT_PAGES 1000
 #define RESTART_PAGES (4 * CHECKPOINT_PAGES)
@@ -105,6 +106,8 @@ struct _ConfabHistory
   GSource      *commit_source;
   /* Set while a checkpoint runs in a thread; shared with its callback. */
   gboolean     *checkpointing;
+  /* When the write now waiting for a lock first found it taken */
+  gint64        busy_since;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabHistory, confab_history, G_TYPE_OBJECT)
@@ -296,6 +299,27 @@ close_db (ConfabHistory *self)
   g_clear_pointer (&self->db, sqlite3_close);
 }
 
+/* While a checkpoint finishes, its connection holds writes back for a few
+ * milliseconds. SQLite's own busy handler sleeps 1, 2, 5, then 10 ms and
+ * more between tries, which kept the main loop 20 ms for a 3 ms wait; this
+ * one tries again every BUSY_RETRY_USEC, up to BUSY_TIMEOUT_MS in all.
+ */
+static int
+busy_handler (void *user_data,
+              int   tries)
+{
+  ConfabHistory *self = user_data;
+  gint64 now = g_get_monotonic_time ();
+
+  if (tries == 0)
+    self->busy_since = now;
+  else if (now - self->busy_since >= BUSY_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND)
+    return 0;
+
+  g_usleep (BUSY_RETRY_USEC);
+  return 1;
+}
+
 static gboolean
 open_db (ConfabHistory  *self,
          GError        **error)
@@ -312,7 +336,7 @@ open_db (ConfabHistory  *self,
     }
 
   sqlite3_extended_result_codes (self->db, TRUE);
-  sqlite3_busy_timeout (self->db, BUSY_TIMEOUT_MS);
+  sqlite3_busy_handler (self->db, busy_handler, self);
 
   if (!exec (self->db, "PRAGMA journal_mode = WAL", error) ||
       !exec (self->db, "PRAGMA synchronous = NORMAL", error) ||
