@@ -452,6 +452,32 @@ test_checkpoints (Fixture       *fixture,
   g_source_remove (id);
 }
 
+/* Closed while its checkpoint may still run in a thread: nothing is lost
+ * and the file opens again as it was.
+ */
+static void
+test_closed_while_checkpointing (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  ConfabHistory *history = open_ok (fixture->path);
+  g_autoptr(ConfabHistory) reopened = NULL;
+
+  for (guint i = 1; i <= 2000; i++)
+    {
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING,
+                                                       "a message of a few words", 7, i);
+
+      add_ok (history, message);
+      if (i % 10 == 0)
+        commit_ok (history);
+    }
+  g_assert_finalize_object (history);
+  test_run_for (200);
+
+  reopened = open_ok (fixture->path);
+  g_assert_cmpint (confab_history_count (reopened, NULL), ==, 2000);
+}
+
 static void
 fill (ConfabHistory *history,
       guint          count)
@@ -868,6 +894,7 @@ main (int   argc,
   ADD ("duplicate", test_duplicate);
   ADD ("batching", test_batching);
   ADD ("checkpoints", test_checkpoints);
+  ADD ("closed-while-checkpointing", test_closed_while_checkpointing);
   ADD ("paging", test_paging);
   ADD ("migrate-empty-file", test_migrate_empty_file);
   ADD ("corrupt-random", test_corrupt_random);
