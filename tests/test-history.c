@@ -419,6 +419,29 @@ wal_cut_back (gpointer data)
   return quiet->number > 0 && file_size (quiet->wal) <= 4 * 1024 * 1024;
 }
 
+/* @count messages from the peer, ten to a commit; with @dispatch, the main
+ * loop runs after each commit, as between the program's batches
+ */
+static void
+write_burst (ConfabHistory *history,
+             guint          count,
+             gboolean       dispatch)
+{
+  for (guint i = 1; i <= count; i++)
+    {
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING,
+                                                       "a message of a few words", 7, i);
+
+      add_ok (history, message);
+      if (i % 10 == 0)
+        {
+          commit_ok (history);
+          while (dispatch && g_main_context_iteration (NULL, FALSE))
+            ;
+        }
+    }
+}
+
 /* The write-ahead log is copied into the database while the history is in
  * use (by a thread, so the main loop never waits for the disk), and the log
  * is cut back once writing slows down.
@@ -432,20 +455,7 @@ test_checkpoints (Fixture       *fixture,
   QuietWrites quiet = { history, wal, 0 };
   guint id;
 
-  /* A burst, a few messages to a commit */
-  for (guint i = 1; i <= 20000; i++)
-    {
-      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING,
-                                                       "a message of a few words", 7, i);
-
-      add_ok (history, message);
-      if (i % 10 == 0)
-        {
-          commit_ok (history);
-          while (g_main_context_iteration (NULL, FALSE))
-            ;
-        }
-    }
+  write_burst (history, 20000, TRUE);
   TEST_WAIT_UNTIL (holds_a_megabyte, fixture->path);
   id = g_timeout_add (10, write_quietly, &quiet);
   TEST_WAIT_UNTIL (wal_cut_back, &quiet);
@@ -462,15 +472,7 @@ test_closed_while_checkpointing (Fixture       *fixture,
   ConfabHistory *history = open_ok (fixture->path);
   g_autoptr(ConfabHistory) reopened = NULL;
 
-  for (guint i = 1; i <= 2000; i++)
-    {
-      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING,
-                                                       "a message of a few words", 7, i);
-
-      add_ok (history, message);
-      if (i % 10 == 0)
-        commit_ok (history);
-    }
+  write_burst (history, 2000, FALSE);
   g_assert_finalize_object (history);
   test_run_for (200);
 

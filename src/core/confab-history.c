@@ -844,6 +844,48 @@ confab_history_add (ConfabHistory  *self,
   return TRUE;
 }
 
+static void
+bind_state (sqlite3_stmt  *stmt,
+            ConfabMessage *message)
+{
+  sqlite3_bind_int (stmt, 2, confab_message_get_state (message));
+  sqlite3_bind_text (stmt, 3, confab_message_get_error (message), -1, SQLITE_STATIC);
+  sqlite3_bind_int (stmt, 4, confab_message_get_plain (message));
+  bind_nullable_int (stmt, 5, confab_message_get_delivered_time (message));
+}
+
+static void
+bind_protocol_id (sqlite3_stmt  *stmt,
+                  ConfabMessage *message)
+{
+  bind_nullable_int (stmt, 2, (gint64)confab_message_get_origin (message));
+  bind_nullable_int (stmt, 3, (gint64)confab_message_get_number (message));
+}
+
+/* Runs statement @which on @message's row (its first parameter), with the
+ * rest bound by @bind; a message with no row is skipped.
+ */
+static gboolean
+write_row (ConfabHistory  *self,
+           ConfabMessage  *message,
+           guint           which,
+           void          (*bind) (sqlite3_stmt *, ConfabMessage *),
+           GError        **error)
+{
+  sqlite3_stmt *stmt = self->stmts[which];
+
+  if (confab_message_get_history_id (message) == 0)
+    return TRUE;
+
+  if (!writable (self, error) || !begin_batch (self, error))
+    return FALSE;
+
+  sqlite3_bind_int64 (stmt, 1, confab_message_get_history_id (message));
+  bind (stmt, message);
+
+  return step_write (self, stmt, error);
+}
+
 /**
  * confab_history_update:
  * @message: a stored message
@@ -858,25 +900,10 @@ confab_history_update (ConfabHistory  *self,
                        ConfabMessage  *message,
                        GError        **error)
 {
-  sqlite3_stmt *stmt;
-
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
   g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
 
-  if (confab_message_get_history_id (message) == 0)
-    return TRUE;
-
-  if (!writable (self, error) || !begin_batch (self, error))
-    return FALSE;
-
-  stmt = self->stmts[STMT_UPDATE];
-  sqlite3_bind_int64 (stmt, 1, confab_message_get_history_id (message));
-  sqlite3_bind_int (stmt, 2, confab_message_get_state (message));
-  sqlite3_bind_text (stmt, 3, confab_message_get_error (message), -1, SQLITE_STATIC);
-  sqlite3_bind_int (stmt, 4, confab_message_get_plain (message));
-  bind_nullable_int (stmt, 5, confab_message_get_delivered_time (message));
-
-  return step_write (self, stmt, error);
+  return write_row (self, message, STMT_UPDATE, bind_state, error);
 }
 
 /**
@@ -894,23 +921,10 @@ confab_history_renumber (ConfabHistory  *self,
                          ConfabMessage  *message,
                          GError        **error)
 {
-  sqlite3_stmt *stmt;
-
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
   g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
 
-  if (confab_message_get_history_id (message) == 0)
-    return TRUE;
-
-  if (!writable (self, error) || !begin_batch (self, error))
-    return FALSE;
-
-  stmt = self->stmts[STMT_RENUMBER];
-  sqlite3_bind_int64 (stmt, 1, confab_message_get_history_id (message));
-  bind_nullable_int (stmt, 2, (gint64)confab_message_get_origin (message));
-  bind_nullable_int (stmt, 3, (gint64)confab_message_get_number (message));
-
-  return step_write (self, stmt, error);
+  return write_row (self, message, STMT_RENUMBER, bind_protocol_id, error);
 }
 
 static char *
