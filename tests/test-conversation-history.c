@@ -287,6 +287,33 @@ test_restart_pages (Fixture       *fixture,
   g_assert_finalize_object (a);
 }
 
+/* "m 1" to "m @count" from @conversation, as fast as it takes them */
+static void
+send_numbered (ConfabConversation *conversation,
+               guint               count)
+{
+  for (guint i = 1; i <= count; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("m %u", i);
+
+      confab_conversation_send (conversation, text);
+    }
+}
+
+/* The list holds "m 1" to "m @count", in order */
+static void
+assert_numbered (ConfabConversation *conversation,
+                 guint               count)
+{
+  g_assert_cmpuint (n_items (conversation), ==, count);
+  for (guint i = 0; i < count; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("m %u", i + 1);
+
+      g_assert_cmpstr (confab_message_get_text (item (conversation, i)), ==, text);
+    }
+}
+
 static gboolean
 shows_last (gpointer data)
 {
@@ -321,17 +348,11 @@ test_follow_newest_bounded (Fixture       *fixture,
   ConfabConversation *a = conversation_new (fixture->path_a, 0);
   ConfabConversation *b = conversation_new (fixture->path_b, 0);
   guint most_added = 0;
-  guint n;
 
   pair_up (a, b);
   confab_conversation_set_follow_newest (b, TRUE);
   g_signal_connect (b, "items-changed", G_CALLBACK (count_most_added), &most_added);
-  for (guint i = 1; i <= 5000; i++)
-    {
-      g_autofree char *text = g_strdup_printf ("m %u", i);
-
-      confab_conversation_send (a, text);
-    }
+  send_numbered (a, 5000);
   TEST_WAIT_UNTIL (shows_last, b);
 
   /* A view is given the newest few at a time; the rest were skipped. */
@@ -343,16 +364,78 @@ test_follow_newest_bounded (Fixture       *fixture,
   g_signal_handlers_disconnect_by_func (b, count_most_added, &most_added);
   while (confab_conversation_load_older (b))
     ;
-  n = n_items (b);
-  g_assert_cmpuint (n, ==, 5000);
-  for (guint i = 0; i < n; i++)
-    {
-      g_autofree char *text = g_strdup_printf ("m %u", i + 1);
-
-      g_assert_cmpstr (confab_message_get_text (item (b, i)), ==, text);
-    }
+  assert_numbered (b, 5000);
 
   g_assert_finalize_object (a);
+  g_assert_finalize_object (b);
+}
+
+static gboolean
+skipped_all_but (gpointer data)
+{
+  gpointer *args = data;
+  ConfabConversation *conversation = args[0];
+
+  return confab_conversation_get_n_skipped (conversation) + n_items (conversation) >=
+         GPOINTER_TO_UINT (args[1]);
+}
+
+/* Scrolled up while a flood comes: the list stops growing, and the new
+ * messages stay in the history; back at the newest, the list moves on to
+ * them, and everything reads back in order.
+ */
+static void
+test_unfollowed_bounded (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  ConfabConversation *a = conversation_new (fixture->path_a, 0);
+  ConfabConversation *b = conversation_new (fixture->path_b, 0);
+  gpointer args[] = { b, GUINT_TO_POINTER (5000) };
+
+  pair_up (a, b);
+  confab_conversation_set_follow_newest (b, FALSE);
+  send_numbered (a, 5000);
+  TEST_WAIT_UNTIL (skipped_all_but, args);
+  test_run_for (100);
+
+  g_assert_cmpuint (n_items (b), <=, 4000);
+  g_assert_false (shows_last (b));
+
+  confab_conversation_set_follow_newest (b, TRUE);
+  TEST_WAIT_UNTIL (shows_last, b);
+  while (confab_conversation_load_older (b))
+    ;
+  assert_numbered (b, 5000);
+
+  g_assert_finalize_object (a);
+  g_assert_finalize_object (b);
+}
+
+/* Scrolled up while a flood comes, the person writes: the list moves on to
+ * the newest, and their message shows after them.
+ */
+static void
+test_unfollowed_then_send (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  ConfabConversation *a = conversation_new (fixture->path_a, 0);
+  ConfabConversation *b = conversation_new (fixture->path_b, 0);
+  gpointer args[] = { b, GUINT_TO_POINTER (5000) };
+  g_autoptr(ConfabMessage) mine = NULL;
+  guint n;
+
+  pair_up (a, b);
+  send_numbered (a, 5000);
+  TEST_WAIT_UNTIL (skipped_all_but, args);
+  g_assert_cmpuint (n_items (b), <=, 4000);
+
+  mine = g_object_ref (confab_conversation_send (b, "mine"));
+  n = n_items (b);
+  g_assert_true (item (b, n - 1) == mine);
+  g_assert_cmpstr (confab_message_get_text (item (b, n - 2)), ==, "m 5000");
+
+  g_assert_finalize_object (a);
+  g_clear_object (&mine);
   g_assert_finalize_object (b);
 }
 
@@ -735,6 +818,8 @@ main (int   argc,
   ADD ("restart-pages", test_restart_pages);
   ADD ("pages-exact", test_pages_exact);
   ADD ("follow-newest-bounded", test_follow_newest_bounded);
+  ADD ("unfollowed-bounded", test_unfollowed_bounded);
+  ADD ("unfollowed-then-send", test_unfollowed_then_send);
   ADD ("outbox-resumes", test_outbox_resumes);
   ADD ("outbox-stays-with-its-peer", test_outbox_stays_with_its_peer);
   ADD ("no-repeat-across-restart", test_no_repeat_across_restart);

@@ -169,6 +169,24 @@ prepend_loaded (ConfabConversation *self,
     g_list_model_items_changed (G_LIST_MODEL (self), n, 1, 1);
 }
 
+/* Empties the list, with @has_older telling whether the history holds more. */
+static void
+empty_list (ConfabConversation *self,
+            gboolean            has_older)
+{
+  guint removed = self->published;
+
+  g_clear_handle_id (&self->publish_id, g_source_remove);
+  g_ptr_array_set_size (self->messages, 0);
+  self->published = 0;
+  self->oldest_loaded = 0;
+  self->gap = FALSE;
+  self->newer_stored = FALSE;
+  confab_conversation_set_has_older (self, has_older);
+  if (removed > 0)
+    g_list_model_items_changed (G_LIST_MODEL (self), 0, removed, 0);
+}
+
 /**
  * confab_conversation_load_older:
  *
@@ -203,6 +221,16 @@ confab_conversation_load_older (ConfabConversation *self)
   prepend_loaded (self, page);
 
   return page->len > 0;
+}
+
+/* Moves the list on to the newest page of the history, when messages newer
+ * than it were left there (see leave_newest_stored()).
+ */
+void
+confab_conversation_show_newest (ConfabConversation *self)
+{
+  empty_list (self, TRUE);
+  confab_conversation_load_older (self);
 }
 
 gboolean
@@ -478,22 +506,12 @@ gboolean
 confab_conversation_clear_history (ConfabConversation  *self,
                                    GError             **error)
 {
-  guint removed;
-
   g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), FALSE);
 
   if (self->history != NULL && !confab_history_clear (self->history, error))
     return FALSE;
 
-  g_clear_handle_id (&self->publish_id, g_source_remove);
-  removed = self->published;
-  g_ptr_array_set_size (self->messages, 0);
-  self->published = 0;
-  self->oldest_loaded = 0;
-  confab_conversation_set_has_older (self, FALSE);
-  if (removed > 0)
-    g_list_model_items_changed (G_LIST_MODEL (self), 0, removed, 0);
-
+  empty_list (self, FALSE);
   return TRUE;
 }
 

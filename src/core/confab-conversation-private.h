@@ -34,6 +34,11 @@ struct _ConfabConversation
   gboolean       gap;
   /* Incoming messages dropped before they were shown: see skip_waiting() */
   guint64        n_skipped;
+  /* Newer messages than the list holds are in the history only, while no
+   * view follows the newest: see leave_newest_stored().
+   */
+  gboolean       newer_stored;
+  guint          show_newest_id;
   char          *nickname;
   guint16        local_port;
   GError        *bind_error;
@@ -113,6 +118,7 @@ void confab_conversation_remember        (ConfabConversation *self,
                                           ConfabMessage      *message);
 void confab_conversation_remember_id     (ConfabConversation *self,
                                           ConfabMessage      *message);
+void confab_conversation_show_newest     (ConfabConversation *self);
 
 /* confab-conversation-crypto.c */
 void confab_conversation_crypto_init     (ConfabConversation *self);

@@ -114,12 +114,21 @@ list_model_iface_init (GListModelInterface *iface)
  */
 #define LOADED_MAX 2000
 #define LOADED_KEEP 1000
+/* While no view follows the newest, the list stops growing at this; what
+ * comes after is in the history only (see leave_newest_stored()).
+ */
+#define UNFOLLOWED_MAX (2 * LOADED_MAX)
+
+static gboolean
+history_keeps (ConfabConversation *self)
+{
+  return self->history != NULL && confab_history_get_failure (self->history) == NULL;
+}
 
 static gboolean
 may_forget (ConfabConversation *self)
 {
-  return self->follow_newest && self->history != NULL &&
-         confab_history_get_failure (self->history) == NULL;
+  return self->follow_newest && history_keeps (self);
 }
 
 /* Drops up to @count messages from @from on, as far as each is in the
@@ -239,17 +248,52 @@ publish_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* No view follows the newest, and the list has grown past UNFOLLOWED_MAX:
+ * the newest that wait to be shown beyond it are dropped, all being in the
+ * history, and from now on new messages stay in the history only, until a
+ * view follows again (see confab_conversation_show_newest()).
+ */
+static void
+leave_newest_stored (ConfabConversation *self)
+{
+  guint from = MAX (self->published, UNFOLLOWED_MAX);
+
+  for (guint i = from; i < self->messages->len; i++)
+    if (confab_message_get_history_id (g_ptr_array_index (self->messages, i)) == 0)
+      return;
+
+  forget (self, from, self->messages->len - from, &self->n_skipped);
+  self->newer_stored = TRUE;
+}
+
 /* Something the person did shows at once; what arrives, per batch. */
 static void
 confab_conversation_append (ConfabConversation *self,
                             ConfabMessage      *message,
                             gboolean            at_once)
 {
+  if (self->newer_stored)
+    {
+      /* What arrives joins the newer ones in the history; what the history
+       * failed to keep shows after them.
+       */
+      if (confab_message_get_history_id (message) != 0)
+        {
+          if (confab_message_get_direction (message) == CONFAB_DIRECTION_INCOMING)
+            self->n_skipped++;
+          return;
+        }
+      confab_conversation_show_newest (self);
+    }
+
   g_ptr_array_add (self->messages, g_object_ref (message));
 
   /* Under a flood, what waits to be shown is cut to the newest. */
   if (self->messages->len - self->published > LOADED_MAX)
     skip_waiting (self, LOADED_KEEP);
+  if (!at_once && !self->follow_newest && self->messages->len > UNFOLLOWED_MAX &&
+      history_keeps (self))
+    leave_newest_stored (self);
 
   if (at_once)
     publish (self);
@@ -377,6 +421,7 @@ confab_conversation_dispose (GObject *object)
   ConfabConversation *self = (ConfabConversation *)object;
 
   g_clear_handle_id (&self->publish_id, g_source_remove);
+  g_clear_handle_id (&self->show_newest_id, g_source_remove);
   g_clear_handle_id (&self->commit_outgoing_id, g_source_remove);
   confab_conversation_crypto_dispose (self);
   if (self->history != NULL)
@@ -981,6 +1026,10 @@ confab_conversation_send (ConfabConversation *self,
       confab_message_set_id (message, origin, number);
     }
 
+  /* What the person writes shows after the newest, wherever the list was. */
+  if (self->newer_stored)
+    confab_conversation_show_newest (self);
+
   /* On disk, with its id, before it can reach the peer. */
   confab_conversation_store_outgoing (self, message);
   confab_conversation_append (self, message, TRUE);
@@ -1096,6 +1145,18 @@ confab_conversation_release_sending (ConfabConversation *self)
  * %CONFAB_CONVERSATION_APPEND_MAX at a time (see
  * confab_conversation_get_n_skipped()), so that the view lays out few rows.
  */
+static gboolean
+show_newest_cb (gpointer user_data)
+{
+  ConfabConversation *self = user_data;
+
+  self->show_newest_id = 0;
+  if (self->follow_newest && self->newer_stored)
+    confab_conversation_show_newest (self);
+
+  return G_SOURCE_REMOVE;
+}
+
 void
 confab_conversation_set_follow_newest (ConfabConversation *self,
                                        gboolean            follow)
@@ -1103,6 +1164,10 @@ confab_conversation_set_follow_newest (ConfabConversation *self,
   g_return_if_fail (CONFAB_IS_CONVERSATION (self));
 
   self->follow_newest = !!follow;
+
+  /* Not from within the view's own layout */
+  if (self->follow_newest && self->newer_stored && self->show_newest_id == 0)
+    self->show_newest_id = g_idle_add_full (G_PRIORITY_DEFAULT, show_newest_cb, self, NULL);
 }
 
 /**
