@@ -430,12 +430,20 @@ at_bottom (gpointer data)
 }
 
 static gboolean
+last_message_is (ConfabConversation *conversation,
+                 const char         *text)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (conversation));
+  g_autoptr(ConfabMessage) last =
+    n > 0 ? g_list_model_get_item (G_LIST_MODEL (conversation), n - 1) : NULL;
+
+  return last != NULL && g_str_equal (confab_message_get_text (last), text);
+}
+
+static gboolean
 last_message_is_while_reading (gpointer data)
 {
-  guint n = g_list_model_get_n_items (data);
-  g_autoptr(ConfabMessage) last = n > 0 ? g_list_model_get_item (data, n - 1) : NULL;
-
-  return last != NULL && g_str_equal (confab_message_get_text (last), "while reading");
+  return last_message_is (data, "while reading");
 }
 
 static void
@@ -1179,6 +1187,62 @@ test_window_burst_keeps_following (Fixture       *fixture,
   g_assert_true (confab_conversation_get_has_older (conversation));
 }
 
+static gboolean
+skipped_more (gpointer data)
+{
+  gpointer *args = data;
+
+  return confab_conversation_get_n_skipped (args[0]) > *(guint64 *)args[1];
+}
+
+/* Reading further up while thousands arrive: the list stops growing; back
+ * at the bottom, the window shows the newest.
+ */
+static void
+test_window_flood_while_reading (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW,
+                                                "scrolled_window");
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
+  guint16 port = confab_conversation_get_local_port (conversation);
+  InView newest = { NULL, GTK_WIDGET (scrolled) };
+  guint64 skipped = 0;
+  gpointer args[] = { conversation, &skipped };
+
+  for (guint i = 0; i < 60; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("before %u", i);
+
+      send_from_peer (fixture, text, port);
+    }
+  wait_for_row (fixture, "before 59");
+  wait_until (at_bottom, adj);
+  gtk_adjustment_set_value (adj, 0);
+  test_run_for (50);
+  skipped = confab_conversation_get_n_skipped (conversation);
+
+  /* In bursts the socket buffer holds */
+  for (guint i = 0; i < 4500; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("flood %u", i);
+
+      send_from_peer (fixture, text, port);
+      if (i % 100 == 99)
+        test_run_for (5);
+    }
+  wait_until (skipped_more, args);
+  /* Past the conversation's 2 s between bursts */
+  test_run_for (2500);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (conversation)), <=, 4000);
+  g_assert_false (last_message_is (conversation, "flood 4499"));
+
+  gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj) - gtk_adjustment_get_page_size (adj));
+  newest.row = wait_for_row (fixture, "flood 4499");
+  wait_until (row_in_view, &newest);
+}
+
 /* Messages that arrive in the background faster than the list is given
  * them are all counted as unread.
  */
@@ -1637,6 +1701,7 @@ main (int   argc,
   ADD ("notifications", test_window_notifications);
   ADD ("burst-keeps-following", test_window_burst_keeps_following);
   ADD ("burst-counted-unread", test_window_burst_counted_unread);
+  ADD ("flood-while-reading", test_window_flood_while_reading);
   ADD ("days-and-groups", test_window_days_and_groups);
   ADD ("unread-divider", test_window_unread_divider);
   ADD ("row-spoken", test_window_row_spoken);
