@@ -46,9 +46,6 @@ enum {
 static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
 
-/* Web and mail addresses become links (opened with gtk_show_uri() by the
- * label); everything else shows as the literal text it is.
- */
 /* Without a width in characters, a wrapping label finds its smallest width
  * by breaking the text at every character, and pango shapes the rest of the
  * text again at each break: 2 ms for 100 characters, most of the cost of a
@@ -58,6 +55,9 @@ static guint signals[N_SIGNALS];
  */
 #define TEXT_MIN_CHARS 12
 
+/* Web and mail addresses become links (opened with gtk_show_uri() by the
+ * label); everything else shows as the literal text it is.
+ */
 static void
 set_message_text (ConfabMessageRow *self,
                   const char       *text)

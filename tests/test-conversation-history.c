@@ -371,13 +371,27 @@ test_follow_newest_bounded (Fixture       *fixture,
 }
 
 static gboolean
-skipped_all_but (gpointer data)
+skipped_all_but_shown (gpointer data)
 {
-  gpointer *args = data;
-  ConfabConversation *conversation = args[0];
+  ConfabConversation *conversation = data;
 
-  return confab_conversation_get_n_skipped (conversation) + n_items (conversation) >=
-         GPOINTER_TO_UINT (args[1]);
+  return confab_conversation_get_n_skipped (conversation) + n_items (conversation) >= 5000;
+}
+
+/* @b, which no view follows, gets 5,000 messages from @a, and has left in
+ * the history all it does not show
+ */
+static void
+flood_unfollowed (Fixture             *fixture,
+                  ConfabConversation **a,
+                  ConfabConversation **b)
+{
+  *a = conversation_new (fixture->path_a, 0);
+  *b = conversation_new (fixture->path_b, 0);
+  pair_up (*a, *b);
+  confab_conversation_set_follow_newest (*b, FALSE);
+  send_numbered (*a, 5000);
+  TEST_WAIT_UNTIL (skipped_all_but_shown, *b);
 }
 
 /* Scrolled up while a flood comes: the list stops growing, and the new
@@ -388,14 +402,10 @@ static void
 test_unfollowed_bounded (Fixture       *fixture,
                          gconstpointer  data)
 {
-  ConfabConversation *a = conversation_new (fixture->path_a, 0);
-  ConfabConversation *b = conversation_new (fixture->path_b, 0);
-  gpointer args[] = { b, GUINT_TO_POINTER (5000) };
+  ConfabConversation *a = NULL;
+  ConfabConversation *b = NULL;
 
-  pair_up (a, b);
-  confab_conversation_set_follow_newest (b, FALSE);
-  send_numbered (a, 5000);
-  TEST_WAIT_UNTIL (skipped_all_but, args);
+  flood_unfollowed (fixture, &a, &b);
   test_run_for (100);
 
   g_assert_cmpuint (n_items (b), <=, 4000);
@@ -418,15 +428,12 @@ static void
 test_unfollowed_then_send (Fixture       *fixture,
                            gconstpointer  data)
 {
-  ConfabConversation *a = conversation_new (fixture->path_a, 0);
-  ConfabConversation *b = conversation_new (fixture->path_b, 0);
-  gpointer args[] = { b, GUINT_TO_POINTER (5000) };
+  ConfabConversation *a = NULL;
+  ConfabConversation *b = NULL;
   g_autoptr(ConfabMessage) mine = NULL;
   guint n;
 
-  pair_up (a, b);
-  send_numbered (a, 5000);
-  TEST_WAIT_UNTIL (skipped_all_but, args);
+  flood_unfollowed (fixture, &a, &b);
   g_assert_cmpuint (n_items (b), <=, 4000);
 
   mine = g_object_ref (confab_conversation_send (b, "mine"));

@@ -216,6 +216,33 @@ send_from_peer (Fixture    *fixture,
   g_assert_cmpint (g_socket_send_to (fixture->peer, target, text, len, NULL, NULL), ==, len);
 }
 
+/* "@prefix 0" to "@prefix @count-1" from the peer; with @pause_every, the
+ * main loop runs a moment after each so many, so that the socket's buffer
+ * holds them all
+ */
+static void
+send_lines_from_peer (Fixture    *fixture,
+                      const char *prefix,
+                      guint       count,
+                      guint       pause_every,
+                      guint16     port)
+{
+  for (guint i = 0; i < count; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("%s %u", prefix, i);
+
+      send_from_peer (fixture, text, port);
+      if (pause_every > 0 && i % pause_every == pause_every - 1)
+        test_run_for (5);
+    }
+}
+
+static GtkScrolledWindow *
+fixture_scrolled (Fixture *fixture)
+{
+  return template_child (fixture->window, CONFAB_TYPE_WINDOW, "scrolled_window");
+}
+
 static void
 test_window_send_from_entry (Fixture       *fixture,
                              gconstpointer  data)
@@ -451,17 +478,12 @@ test_window_follows_new_messages (Fixture       *fixture,
                                   gconstpointer  data)
 {
   ConfabConversation *conversation = fixture_conversation (fixture);
-  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW, "scrolled_window");
+  GtkScrolledWindow *scrolled = fixture_scrolled (fixture);
   GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
   guint16 port = confab_conversation_get_local_port (conversation);
   double value;
 
-  for (guint i = 0; i < 60; i++)
-    {
-      g_autofree char *text = g_strdup_printf ("line %u", i);
-
-      send_from_peer (fixture, text, port);
-    }
+  send_lines_from_peer (fixture, "line", 60, 0, port);
   wait_for_row (fixture, "line 59");
   wait_until (at_bottom, adj);
 
@@ -756,8 +778,7 @@ test_window_history_shown (Fixture       *fixture,
                            gconstpointer  data)
 {
   ConfabConversation *conversation = fixture_conversation (fixture);
-  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW,
-                                                "scrolled_window");
+  GtkScrolledWindow *scrolled = fixture_scrolled (fixture);
   GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
   g_autofree char *path = g_build_filename (fixture->dir, "stored.db", NULL);
   GListModel *model = G_LIST_MODEL (conversation);
@@ -813,8 +834,7 @@ static void
 test_window_opens_at_newest (Fixture       *fixture,
                              gconstpointer  data)
 {
-  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW,
-                                                "scrolled_window");
+  GtkScrolledWindow *scrolled = fixture_scrolled (fixture);
   GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
 
   InView newest = { NULL, GTK_WIDGET (scrolled) };
@@ -1060,8 +1080,7 @@ test_window_keyboard (Fixture       *fixture,
 {
   GtkWidget *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
   GtkWidget *send = template_child (fixture->window, CONFAB_TYPE_WINDOW, "send_button");
-  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW,
-                                                "scrolled_window");
+  GtkScrolledWindow *scrolled = fixture_scrolled (fixture);
   GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
   guint16 port = confab_conversation_get_local_port (fixture_conversation (fixture));
   double bottom;
@@ -1158,23 +1177,17 @@ test_window_burst_keeps_following (Fixture       *fixture,
                                    gconstpointer  data)
 {
   ConfabConversation *conversation = fixture_conversation (fixture);
-  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW,
-                                                "scrolled_window");
+  GtkScrolledWindow *scrolled = fixture_scrolled (fixture);
   GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
   guint16 port = confab_conversation_get_local_port (conversation);
   InView newest = { NULL, GTK_WIDGET (scrolled) };
 
   for (guint burst = 0; burst < 3; burst++)
     {
-      g_autofree char *last = NULL;
+      g_autofree char *prefix = g_strdup_printf ("burst %u line", burst);
+      g_autofree char *last = g_strdup_printf ("%s 199", prefix);
 
-      for (guint i = 0; i < 200; i++)
-        {
-          g_autofree char *text = g_strdup_printf ("burst %u line %u", burst, i);
-
-          send_from_peer (fixture, text, port);
-        }
-      last = g_strdup_printf ("burst %u line 199", burst);
+      send_lines_from_peer (fixture, prefix, 200, 0, port);
       newest.row = wait_for_row (fixture, last);
       wait_until (at_bottom, adj);
       test_run_for (200);
@@ -1203,35 +1216,21 @@ test_window_flood_while_reading (Fixture       *fixture,
                                  gconstpointer  data)
 {
   ConfabConversation *conversation = fixture_conversation (fixture);
-  GtkScrolledWindow *scrolled = template_child (fixture->window, CONFAB_TYPE_WINDOW,
-                                                "scrolled_window");
+  GtkScrolledWindow *scrolled = fixture_scrolled (fixture);
   GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (scrolled);
   guint16 port = confab_conversation_get_local_port (conversation);
   InView newest = { NULL, GTK_WIDGET (scrolled) };
   guint64 skipped = 0;
   gpointer args[] = { conversation, &skipped };
 
-  for (guint i = 0; i < 60; i++)
-    {
-      g_autofree char *text = g_strdup_printf ("before %u", i);
-
-      send_from_peer (fixture, text, port);
-    }
+  send_lines_from_peer (fixture, "before", 60, 0, port);
   wait_for_row (fixture, "before 59");
   wait_until (at_bottom, adj);
   gtk_adjustment_set_value (adj, 0);
   test_run_for (50);
   skipped = confab_conversation_get_n_skipped (conversation);
 
-  /* In bursts the socket buffer holds */
-  for (guint i = 0; i < 4500; i++)
-    {
-      g_autofree char *text = g_strdup_printf ("flood %u", i);
-
-      send_from_peer (fixture, text, port);
-      if (i % 100 == 99)
-        test_run_for (5);
-    }
+  send_lines_from_peer (fixture, "flood", 4500, 100, port);
   wait_until (skipped_more, args);
   /* Past the conversation's 2 s between bursts */
   test_run_for (2500);
@@ -1258,12 +1257,7 @@ test_window_burst_counted_unread (Fixture       *fixture,
   gtk_window_present (GTK_WINDOW (other));
   wait_until (window_inactive, fixture->window);
 
-  for (guint i = 0; i < 100; i++)
-    {
-      g_autofree char *text = g_strdup_printf ("unseen %u", i);
-
-      send_from_peer (fixture, text, port);
-    }
+  send_lines_from_peer (fixture, "unseen", 100, 0, port);
   wait_for_row (fixture, "unseen 99");
   test_run_for (200);
   g_assert_cmpuint (confab_conversation_get_n_skipped (conversation), >, 0);

@@ -131,6 +131,21 @@ may_forget (ConfabConversation *self)
   return self->follow_newest && history_keeps (self);
 }
 
+/* Returns: how many of the @count messages from @from on are in the
+ *   history, up to the first that is not
+ */
+static guint
+stored_run (ConfabConversation *self,
+            guint               from,
+            guint               count)
+{
+  for (guint i = 0; i < count; i++)
+    if (confab_message_get_history_id (g_ptr_array_index (self->messages, from + i)) == 0)
+      return i;
+
+  return count;
+}
+
 /* Drops up to @count messages from @from on, as far as each is in the
  * history to be read back (always fewer than all). @incoming, if given,
  * is increased by how many of them came from the peer.
@@ -143,16 +158,11 @@ forget (ConfabConversation *self,
         guint               count,
         guint64            *incoming)
 {
-  for (guint i = 0; i < count; i++)
-    {
-      ConfabMessage *message = g_ptr_array_index (self->messages, from + i);
-
-      if (confab_message_get_history_id (message) == 0)
-        count = i;
-      else if (incoming != NULL &&
-               confab_message_get_direction (message) == CONFAB_DIRECTION_INCOMING)
-        (*incoming)++;
-    }
+  count = stored_run (self, from, count);
+  for (guint i = 0; incoming != NULL && i < count; i++)
+    if (confab_message_get_direction (g_ptr_array_index (self->messages, from + i)) ==
+        CONFAB_DIRECTION_INCOMING)
+      (*incoming)++;
 
   g_ptr_array_remove_range (self->messages, from, count);
   return count;
@@ -257,12 +267,12 @@ static void
 leave_newest_stored (ConfabConversation *self)
 {
   guint from = MAX (self->published, UNFOLLOWED_MAX);
+  guint count = self->messages->len - from;
 
-  for (guint i = from; i < self->messages->len; i++)
-    if (confab_message_get_history_id (g_ptr_array_index (self->messages, i)) == 0)
-      return;
+  if (stored_run (self, from, count) < count)
+    return;
 
-  forget (self, from, self->messages->len - from, &self->n_skipped);
+  forget (self, from, count, &self->n_skipped);
   self->newer_stored = TRUE;
 }
 
