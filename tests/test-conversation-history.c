@@ -110,21 +110,6 @@ wait_for_items (ConfabConversation *conversation,
   TEST_WAIT_UNTIL (has_count, &wait);
 }
 
-/* Reads a file through a connection of its own, as the next run would. */
-static GPtrArray *
-read_back (const char *path)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(ConfabHistory) history = confab_history_open (path, &error);
-  GPtrArray *messages;
-
-  g_assert_no_error (error);
-  messages = confab_history_load (history, 0, 100000, &error);
-  g_assert_no_error (error);
-
-  return messages;
-}
-
 static void
 flush_main_loop (void)
 {
@@ -156,8 +141,8 @@ test_stored_both_sides (Fixture       *fixture,
   wait_for_items (a, 2);
   flush_main_loop ();
 
-  stored_a = read_back (fixture->path_a);
-  stored_b = read_back (fixture->path_b);
+  stored_a = test_read_history (fixture->path_a);
+  stored_b = test_read_history (fixture->path_b);
   g_assert_cmpuint (stored_a->len, ==, 2);
   g_assert_cmpuint (stored_b->len, ==, 2);
 
@@ -204,7 +189,7 @@ on_state_count_peer (ConfabMessage *message,
   if (confab_message_get_state (message) != CONFAB_MESSAGE_STATE_DELIVERED)
     return;
 
-  stored = read_back (state->path);
+  stored = test_read_history (state->path);
   state->stored_at_delivery = stored->len;
 }
 
@@ -633,7 +618,7 @@ test_no_repeat_across_restart (Fixture       *fixture,
     }
 
   {
-    g_autoptr(GPtrArray) stored = read_back (fixture->path_b);
+    g_autoptr(GPtrArray) stored = test_read_history (fixture->path_b);
 
     g_assert_cmpuint (stored->len, ==, 1);
   }
@@ -658,7 +643,7 @@ test_keep_history_off (Fixture       *fixture,
   g_assert_cmpuint (n_items (a), ==, 6);
   flush_main_loop ();
 
-  stored = read_back (fixture->path_a);
+  stored = test_read_history (fixture->path_a);
   g_assert_cmpuint (stored->len, ==, 0);
   g_assert_finalize_object (a);
 
@@ -686,7 +671,7 @@ test_keep_history_off (Fixture       *fixture,
   confab_conversation_set_history_path (a, fixture->path_a);
   g_assert_cmpuint (n_items (a), ==, 0);
   g_clear_pointer (&stored, g_ptr_array_unref);
-  stored = read_back (fixture->path_a);
+  stored = test_read_history (fixture->path_a);
   g_assert_cmpuint (stored->len, ==, 0);
   g_assert_finalize_object (a);
 }
@@ -707,7 +692,7 @@ test_clear (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_cmpuint (n_items (a), ==, 0);
   g_assert_false (confab_conversation_get_has_older (a));
-  stored = read_back (fixture->path_a);
+  stored = test_read_history (fixture->path_a);
   g_assert_cmpuint (stored->len, ==, 0);
 
   confab_conversation_send (a, "after clearing");
@@ -778,7 +763,7 @@ test_corrupt_reported (Fixture       *fixture,
   flush_main_loop ();
 
   {
-    g_autoptr(GPtrArray) stored = read_back (fixture->path_a);
+    g_autoptr(GPtrArray) stored = test_read_history (fixture->path_a);
 
     g_assert_cmpuint (stored->len, ==, 1);
   }

@@ -92,14 +92,8 @@ static GHashTable *
 stored_texts (const char *db,
               gboolean    delivered_only)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(ConfabHistory) history = confab_history_open (db, &error);
-  g_autoptr(GPtrArray) messages = NULL;
+  g_autoptr(GPtrArray) messages = test_read_history (db);
   GHashTable *texts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-
-  g_assert_no_error (error);
-  messages = confab_history_load (history, 0, G_MAXUINT, &error);
-  g_assert_no_error (error);
 
   for (guint i = 0; i < messages->len; i++)
     {

@@ -114,6 +114,46 @@ assert_same_message (ConfabMessage *a,
                    confab_message_get_delivered_time (b));
 }
 
+static gint64
+file_size (const char *path)
+{
+  GStatBuf buf;
+
+  return g_stat (path, &buf) == 0 ? (gint64)buf.st_size : 0;
+}
+
+static gint64
+count_with_sqlite (const char *path)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gint64 count;
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT count(*) FROM messages", -1, &stmt, NULL),
+                   ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  count = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+
+  return count;
+}
+
+typedef struct
+{
+  const char *path;
+  gint64      count;
+} Stored;
+
+static gboolean
+database_holds (gpointer data)
+{
+  const Stored *stored = data;
+
+  return count_with_sqlite (stored->path) == stored->count;
+}
+
 /* Every field, and text that would break SQL built from strings. */
 static void
 test_round_trip (Fixture       *fixture,
@@ -289,6 +329,7 @@ test_waits_for_lock (Fixture       *fixture,
   g_autoptr(ConfabMessage) second = make_message (CONFAB_DIRECTION_INCOMING, "never", 1, 2);
   Writer brief = { fixture->path, 50 };
   Writer long_one = { fixture->path, 3000 };
+  Stored one = { fixture->path, 1 };
   GThread *thread;
 
   thread = start_writer (&brief);
@@ -297,6 +338,7 @@ test_waits_for_lock (Fixture       *fixture,
   g_thread_join (thread);
   g_assert_null (confab_history_get_failure (history));
   g_assert_cmpint (confab_history_count (history, NULL), ==, 1);
+  TEST_WAIT_UNTIL (database_holds, &one);
 
   thread = start_writer (&long_one);
   g_assert_false (confab_history_add (history, second, NULL));
@@ -329,30 +371,16 @@ test_duplicate (Fixture       *fixture,
   g_assert_cmpint (confab_history_count (history, NULL), ==, 3);
 }
 
-static gint64
-count_with_sqlite (const char *path)
-{
-  sqlite3 *db = NULL;
-  sqlite3_stmt *stmt = NULL;
-  gint64 count;
-
-  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT count(*) FROM messages", -1, &stmt, NULL),
-                   ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
-  count = sqlite3_column_int64 (stmt, 0);
-  sqlite3_finalize (stmt);
-  sqlite3_close (db);
-
-  return count;
-}
-
-/* Writes gather until the main loop is idle, or an explicit commit. */
+/* Writes gather in one transaction of the database, committed a moment
+ * later; an explicit commit puts them in the log beside it at once.
+ */
 static void
 test_batching (Fixture       *fixture,
                gconstpointer  data)
 {
   g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
+  Stored all = { fixture->path, 5 };
 
   for (guint i = 1; i <= 3; i++)
     {
@@ -361,10 +389,10 @@ test_batching (Fixture       *fixture,
       add_ok (history, message);
     }
   g_assert_cmpint (count_with_sqlite (fixture->path), ==, 0);
+  g_assert_cmpint (file_size (log), ==, 0);
 
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-  g_assert_cmpint (count_with_sqlite (fixture->path), ==, 3);
+  commit_ok (history);
+  g_assert_cmpint (file_size (log), >, 0);
 
   for (guint i = 4; i <= 5; i++)
     {
@@ -372,16 +400,155 @@ test_batching (Fixture       *fixture,
 
       add_ok (history, message);
     }
-  commit_ok (history);
-  g_assert_cmpint (count_with_sqlite (fixture->path), ==, 5);
+  TEST_WAIT_UNTIL (database_holds, &all);
+  /* Once in the database, the log has nothing left to keep. */
+  g_assert_cmpint (file_size (log), ==, 0);
 }
 
-static gint64
-file_size (const char *path)
+/* Copies the history's files as they are on disk now, as a crash would
+ * leave them, to @dir; returns the copy's path.
+ */
+static char *
+copy_as_crashed (const char *path,
+                 const char *dir,
+                 gssize      log_cut)
 {
-  GStatBuf buf;
+  const char *suffixes[] = { "", "-wal", "-log" };
+  char *copy = g_build_filename (dir, "crashed.db", NULL);
 
-  return g_stat (path, &buf) == 0 ? (gint64)buf.st_size : 0;
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *from = g_strconcat (path, suffixes[i], NULL);
+      g_autofree char *to = g_strconcat (copy, suffixes[i], NULL);
+      g_autofree char *contents = NULL;
+      gsize length = 0;
+
+      if (!g_file_get_contents (from, &contents, &length, NULL))
+        continue;
+      if (g_str_equal (suffixes[i], "-log"))
+        length -= MIN ((gsize)log_cut, length);
+      g_assert_true (g_file_set_contents (to, contents, length, NULL));
+    }
+
+  return copy;
+}
+
+/* @count messages from the peer and one of ours, delivered: stored, then
+ * committed the way the program does before it sends or acknowledges
+ */
+static GPtrArray *
+commit_some (ConfabHistory *history,
+             guint          count)
+{
+  GPtrArray *messages = g_ptr_array_new_with_free_func (g_object_unref);
+  ConfabMessage *ours = make_message (CONFAB_DIRECTION_OUTGOING, "ours, then delivered", 5, 1);
+
+  add_ok (history, ours);
+  g_ptr_array_add (messages, ours);
+  for (guint i = 1; i <= count; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("theirs %u, ' \" ;", i);
+      ConfabMessage *message = make_message (CONFAB_DIRECTION_INCOMING, text, 6, i);
+
+      confab_message_set_received_time (message, 1795000000000000 + i);
+      add_ok (history, message);
+      g_ptr_array_add (messages, message);
+    }
+  commit_ok (history);
+
+  confab_message_set_state (ours, CONFAB_MESSAGE_STATE_DELIVERED);
+  confab_message_set_delivered_time (ours, 1795000000123456);
+  g_assert_true (confab_history_update (history, ours, NULL));
+  confab_message_set_id (ours, 5, 2);
+  g_assert_true (confab_history_renumber (history, ours, NULL));
+  commit_ok (history);
+
+  return messages;
+}
+
+/* What a commit returns on survives the process being killed then: the
+ * files as they were open with every message and change, which go into the
+ * database once, with nothing to replay after.
+ */
+static void
+test_log_replayed (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GPtrArray) messages = commit_some (history, 4);
+  g_autofree char *copy = copy_as_crashed (fixture->path, fixture->dir, 0);
+  g_autofree char *copy_log = g_strconcat (copy, "-log", NULL);
+  g_autoptr(GPtrArray) loaded = NULL;
+  ConfabHistory *reopened;
+
+  /* Not in the database yet: only the log has them. */
+  g_assert_cmpint (count_with_sqlite (copy), ==, 0);
+
+  reopened = open_ok (copy);
+  g_assert_null (confab_history_get_failure (reopened));
+  loaded = load_ok (reopened, 0, 100);
+  g_assert_cmpuint (loaded->len, ==, messages->len);
+  for (guint i = 0; i < messages->len; i++)
+    assert_same_message (g_ptr_array_index (messages, i), g_ptr_array_index (loaded, i));
+  g_assert_cmpint (count_with_sqlite (copy), ==, messages->len);
+  g_assert_cmpint (file_size (copy_log), ==, 0);
+  g_assert_finalize_object (reopened);
+
+  reopened = open_ok (copy);
+  g_assert_cmpint (confab_history_count (reopened, NULL), ==, messages->len);
+  g_assert_finalize_object (reopened);
+}
+
+/* A record cut short by the crash is dropped, and only it: the ones before
+ * it are kept, and the history is written on as usual.
+ */
+static void
+test_log_torn (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GPtrArray) messages = commit_some (history, 3);
+  g_autoptr(ConfabMessage) last = make_message (CONFAB_DIRECTION_INCOMING, "cut short", 6, 99);
+  g_autoptr(ConfabMessage) after = make_message (CONFAB_DIRECTION_INCOMING, "after", 6, 100);
+  g_autofree char *copy = NULL;
+  g_autoptr(GPtrArray) loaded = NULL;
+  g_autoptr(ConfabHistory) reopened = NULL;
+
+  add_ok (history, last);
+  commit_ok (history);
+  copy = copy_as_crashed (fixture->path, fixture->dir, 7);
+
+  reopened = open_ok (copy);
+  g_assert_null (confab_history_get_failure (reopened));
+  loaded = load_ok (reopened, 0, 100);
+  g_assert_cmpuint (loaded->len, ==, messages->len);
+  g_assert_cmpint (confab_message_get_state (g_ptr_array_index (loaded, 0)), ==,
+                   CONFAB_MESSAGE_STATE_DELIVERED);
+  add_ok (reopened, after);
+  g_assert_cmpint (confab_message_get_history_id (after), >,
+                   confab_message_get_history_id (g_ptr_array_index (loaded, loaded->len - 1)));
+}
+
+/* A second handle on the file (another part of the program reading it)
+ * leaves the log to the first, which alone replays and cuts it.
+ */
+static void
+test_log_owned_once (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GPtrArray) messages = commit_some (history, 2);
+  g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
+  gint64 logged = file_size (log);
+
+  g_assert_cmpint (logged, >, 0);
+  {
+    g_autoptr(ConfabHistory) second = open_ok (fixture->path);
+
+    g_assert_cmpint (file_size (log), ==, logged);
+  }
+  g_assert_cmpint (file_size (log), ==, logged);
+  g_assert_cmpint (confab_history_count (history, NULL), ==, messages->len);
 }
 
 static gboolean
@@ -856,19 +1023,20 @@ test_clear (Fixture       *fixture,
   g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_OUTGOING,
                                                    "secret-marker-7f3a", 0, 0);
   g_autofree char *wal = g_strconcat (fixture->path, "-wal", NULL);
+  g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
   g_autoptr(GError) error = NULL;
 
   fill (history, 200);
   add_ok (history, message);
   commit_ok (history);
-  g_assert_true (file_contains (wal, "secret-marker-7f3a") ||
-                 file_contains (fixture->path, "secret-marker-7f3a"));
+  g_assert_true (file_contains (log, "secret-marker-7f3a"));
 
   g_assert_true (confab_history_clear (history, &error));
   g_assert_no_error (error);
   g_assert_cmpint (confab_history_count (history, NULL), ==, 0);
   g_assert_cmpint (count_with_sqlite (fixture->path), ==, 0);
   g_assert_false (file_contains (fixture->path, "secret-marker-7f3a"));
+  g_assert_false (file_contains (log, "secret-marker-7f3a"));
 
   /* Row ids go on from where they were. */
   {
@@ -895,6 +1063,9 @@ main (int   argc,
   ADD ("waits-for-lock", test_waits_for_lock);
   ADD ("duplicate", test_duplicate);
   ADD ("batching", test_batching);
+  ADD ("log-replayed", test_log_replayed);
+  ADD ("log-torn", test_log_torn);
+  ADD ("log-owned-once", test_log_owned_once);
   ADD ("checkpoints", test_checkpoints);
   ADD ("closed-while-checkpointing", test_closed_while_checkpointing);
   ADD ("paging", test_paging);

@@ -10,7 +10,9 @@
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <sqlite3.h>
 
+#include "confab-history.h"
 #include "test-util.h"
 
 static gboolean
@@ -210,3 +212,49 @@ test_session_stop (TestSession *session)
   g_clear_pointer (&session->home, g_free);
 }
 
+
+/**
+ * test_read_history:
+ * @path: a history file, perhaps in use by a running program
+ *
+ * Reads what is on disk of @path as the next run would if the one using it
+ * were killed now: its log as it is, then a consistent copy of the
+ * database, opened through a handle of their own, which replays the log.
+ *
+ * Returns: (transfer container): every message in it, oldest first
+ */
+GPtrArray *
+test_read_history (const char *path)
+{
+  g_autofree char *dir = test_make_tmpdir ("history-copy");
+  g_autofree char *copy = g_build_filename (dir, "history.db", NULL);
+  g_autofree char *log = g_strconcat (path, "-log", NULL);
+  g_autofree char *copy_log = g_strconcat (copy, "-log", NULL);
+  g_autofree char *contents = NULL;
+  g_autoptr(ConfabHistory) history = NULL;
+  g_autoptr(GError) error = NULL;
+  sqlite3 *db = NULL;
+  char *sql;
+  gsize length;
+  GPtrArray *messages;
+
+  /* The log first: what leaves it meanwhile is in the database by then. */
+  if (g_file_get_contents (log, &contents, &length, NULL))
+    g_assert_true (g_file_set_contents (copy_log, contents, length, NULL));
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  sqlite3_busy_timeout (db, 5000);
+  sql = sqlite3_mprintf ("VACUUM INTO %Q", copy);
+  g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_free (sql);
+  sqlite3_close (db);
+
+  history = confab_history_open (copy, &error);
+  g_assert_no_error (error);
+  messages = confab_history_load (history, 0, G_MAXUINT, &error);
+  g_assert_no_error (error);
+  g_clear_object (&history);
+  test_remove_tree (dir);
+
+  return messages;
+}

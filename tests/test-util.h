@@ -17,6 +17,7 @@ gboolean  test_wait_until    (TestCondition  condition,
 void      test_run_for       (guint          ms);
 char     *test_make_tmpdir   (const char    *name);
 void      test_remove_tree   (const char    *path);
+GPtrArray *test_read_history (const char    *path);
 
 /* A private session bus that can start no service by itself, in a scratch
  * home (HOME and the XDG folders point into it); optionally with a

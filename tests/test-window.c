@@ -880,10 +880,9 @@ wait_for_dialog (void)
 static gint64
 stored_count (const char *path)
 {
-  g_autoptr(ConfabHistory) history = confab_history_open (path, NULL);
+  g_autoptr(GPtrArray) stored = test_read_history (path);
 
-  g_assert_nonnull (history);
-  return confab_history_count (history, NULL);
+  return stored->len;
 }
 
 static gboolean

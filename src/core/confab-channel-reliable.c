@@ -109,14 +109,21 @@ static GSourceFuncs timer_funcs = {
 static void
 rearm_timer (ConfabChannel *self)
 {
-  gint64 deadline;
+  gint64 deadline, current;
 
   if (self->timer == NULL)
     return;
 
   deadline = MIN (confab_sender_get_deadline (self->sender),
                   confab_receiver_get_deadline (self->receiver));
-  g_source_set_ready_time (self->timer, deadline == G_MAXINT64 ? -1 : deadline);
+  /* Moving a ready time wakes the main context (a write to its eventfd and
+   * one more turn of the loop), twice a message if done at each send and
+   * ack. So it is only ever brought forward: a timer that fires early finds
+   * nothing due, and is armed again for what is, or not at all.
+   */
+  current = g_source_get_ready_time (self->timer);
+  if (deadline != G_MAXINT64 && (current == -1 || deadline < current))
+    g_source_set_ready_time (self->timer, deadline);
 }
 
 static gboolean

@@ -77,15 +77,19 @@ commit_outgoing_cb (gpointer user_data)
   self->commit_outgoing_id = 0;
   if (self->history != NULL)
     confab_history_commit (self->history, NULL);
-  confab_conversation_release_sending (self);
+  if (self->holding_for_commit)
+    {
+      self->holding_for_commit = FALSE;
+      confab_conversation_release_sending (self);
+    }
 
   return G_SOURCE_REMOVE;
 }
 
 /* A message the person wrote must be on disk before it can reach the peer.
- * Sending is held until the next main-loop turn, so that everything
- * written in this one shares one commit: a commit per message would bound
- * how fast Confab sends.
+ * The first of a main-loop turn is committed and goes at once; any more in
+ * the same turn wait for the next, so that they share one commit: a commit
+ * per message would bound how fast Confab sends.
  */
 void
 confab_conversation_store_outgoing (ConfabConversation *self,
@@ -96,8 +100,13 @@ confab_conversation_store_outgoing (ConfabConversation *self,
 
   if (self->commit_outgoing_id == 0)
     {
-      confab_conversation_hold_sending (self);
+      confab_history_commit (self->history, NULL);
       self->commit_outgoing_id = g_idle_add_full (G_PRIORITY_HIGH, commit_outgoing_cb, self, NULL);
+    }
+  else if (!self->holding_for_commit)
+    {
+      self->holding_for_commit = TRUE;
+      confab_conversation_hold_sending (self);
     }
 }
 

@@ -62,8 +62,10 @@ struct _ConfabConversation
    */
   guint          hold;
   GPtrArray     *held;
-  /* Holds sending until the messages written meanwhile are committed. */
+  /* Commits what this main-loop turn sends after its first message */
   guint          commit_outgoing_id;
+  /* Sending waits for commit_outgoing_id */
+  gboolean       holding_for_commit;
 
   /* Encryption, in confab-conversation-crypto.c */
   char          *crypto_state_path;
