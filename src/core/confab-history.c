@@ -128,8 +128,12 @@ static const char *const statements[N_STMTS] = {
 
 typedef struct _Checkpointer Checkpointer;
 
+/* The log and the database's commits call each other through failures. */
 static void     open_log        (ConfabHistory  *self);
+static gboolean log_flush       (ConfabHistory  *self,
+                                 GError        **error);
 static void     log_cut         (ConfabHistory  *self);
+static gboolean log_replay      (ConfabHistory  *self);
 static gboolean commit_database (ConfabHistory  *self,
                                  GError        **error);
 
@@ -728,8 +732,6 @@ roll_back (ConfabHistory *self)
   self->in_batch = FALSE;
 }
 
-static gboolean log_replay (ConfabHistory *self);
-
 /* After a failed write: SQLite undid the statement, or for some errors the
  * whole transaction. What it undid that the log has is put back, so that
  * the history still reads as it was written.
@@ -831,9 +833,6 @@ fnv1a (const guint8 *data,
 
   return hash;
 }
-
-static gboolean log_flush (ConfabHistory  *self,
-                           GError        **error);
 
 static gboolean
 log_flush_cb (gpointer user_data)

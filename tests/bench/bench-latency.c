@@ -4,7 +4,8 @@
  * 1,000 messages a second for 10 s to another, on a fixed schedule, so that
  * queueing is not hidden; each message's time from send to acknowledgement
  * is recorded. The baseline, in the same run: a plain C UDP ping-pong
- * between two processes on the same schedule. Percentiles 50, 99 and 99.9.
+ * between two processes on the same schedule. Percentiles 50, 99 and 99.9;
+ * and, to show what bounds the figure, Confab's again with no history.
  *
  *   bench-latency [SECONDS]
  *
@@ -126,11 +127,13 @@ run_clear (Run *run)
 
 /* Confab */
 
+/* @mode: "h" with history, "n" without */
 static ConfabConversation *
 conversation_new (const char *dir,
                   const char *name,
                   guint16     port,
-                  guint16     peer_port)
+                  guint16     peer_port,
+                  const char *mode)
 {
   ConfabConversation *conversation = confab_conversation_new ();
   g_autofree char *db = g_build_filename (dir, name, NULL);
@@ -138,7 +141,8 @@ conversation_new (const char *dir,
   if (!confab_conversation_set_local_port (conversation, port))
     g_error ("cannot bind port %u", port);
   confab_conversation_set_peer (conversation, "127.0.0.1", peer_port);
-  confab_conversation_set_history_path (conversation, db);
+  if (mode[0] != 'n')
+    confab_conversation_set_history_path (conversation, db);
   return conversation;
 }
 
@@ -148,7 +152,8 @@ confab_receive (char **argv)
   Run run = { 0 };
 
   run_init (&run, 0);
-  run.conversation = conversation_new (argv[4], "receiver.db", atoi (argv[2]), atoi (argv[3]));
+  run.conversation = conversation_new (argv[4], "receiver.db", atoi (argv[2]), atoi (argv[3]),
+                                       argv[6]);
   printf ("ready\n");
   fflush (stdout);
   g_timeout_add_seconds (atoi (argv[5]) + DRAIN_SECONDS + 2, quit_cb, run.loop);
@@ -191,7 +196,8 @@ confab_send (char **argv)
   Run run = { 0 };
 
   run_init (&run, atoi (argv[5]));
-  run.conversation = conversation_new (argv[4], "sender.db", atoi (argv[2]), atoi (argv[3]));
+  run.conversation = conversation_new (argv[4], "sender.db", atoi (argv[2]), atoi (argv[3]),
+                                       argv[6]);
   g_signal_connect_swapped (confab_conversation_get_channel (run.conversation), "delivered",
                             G_CALLBACK (on_delivered), &run);
   run.started = g_get_monotonic_time ();
@@ -337,14 +343,17 @@ parse (const char *line)
 
 static Figures
 measure_confab (const char *self,
-                const char *seconds)
+                const char *seconds,
+                const char *mode)
 {
   g_autofree char *dir = g_dir_make_tmp ("confab-bench-XXXXXX", NULL);
   g_autofree char *a = g_strdup_printf ("%u", bench_free_port ());
   g_autofree char *b = g_strdup_printf ("%u", bench_free_port ());
-  g_autoptr(GSubprocess) receiver = bench_spawn (self, "confab-receive", b, a, dir, seconds, NULL);
+  g_autoptr(GSubprocess) receiver = bench_spawn (self, "confab-receive", b, a, dir, seconds, mode,
+                                                 NULL);
   g_autofree char *ready = bench_read_line (receiver);
-  g_autoptr(GSubprocess) sender = bench_spawn (self, "confab-send", a, b, dir, seconds, NULL);
+  g_autoptr(GSubprocess) sender = bench_spawn (self, "confab-send", a, b, dir, seconds, mode,
+                                               NULL);
   g_autofree char *line = bench_read_line (sender);
 
   g_subprocess_wait (sender, NULL, NULL);
@@ -374,12 +383,12 @@ main (int   argc,
       char *argv[])
 {
   g_autofree char *seconds = NULL;
-  Figures confab, baseline;
+  Figures confab, baseline, bare;
   guint total;
 
-  if (argc >= 6 && g_str_equal (argv[1], "confab-receive"))
+  if (argc >= 7 && g_str_equal (argv[1], "confab-receive"))
     return confab_receive (argv);
-  if (argc >= 6 && g_str_equal (argv[1], "confab-send"))
+  if (argc >= 7 && g_str_equal (argv[1], "confab-send"))
     return confab_send (argv);
   if (argc >= 4 && g_str_equal (argv[1], "udp-echo"))
     return udp_echo (argv);
@@ -390,7 +399,8 @@ main (int   argc,
   total = atoi (seconds) * RATE;
 
   baseline = measure_baseline (argv[0], seconds);
-  confab = measure_confab (argv[0], seconds);
+  confab = measure_confab (argv[0], seconds, "h");
+  bare = measure_confab (argv[0], seconds, "n");
 
   bench_figure ("latency_baseline_p50_us", baseline.p50, "us");
   bench_figure ("latency_baseline_p99_us", baseline.p99, "us");
@@ -400,6 +410,9 @@ main (int   argc,
   bench_figure ("latency_confab_p99_us", confab.p99, "us");
   bench_figure ("latency_confab_p999_us", confab.p999, "us");
   bench_figure ("latency_confab_unacknowledged", total - confab.count, "msg");
+  bench_figure ("latency_no_history_p50_us", bare.p50, "us");
+  bench_figure ("latency_no_history_p99_us", bare.p99, "us");
+  bench_figure ("latency_no_history_p999_us", bare.p999, "us");
   bench_figure ("latency_p99_ratio", baseline.p99 > 0 ? confab.p99 / baseline.p99 : 0, "x");
 
   return 0;
