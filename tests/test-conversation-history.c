@@ -708,6 +708,12 @@ on_problem (GObject    *object,
   (*count)++;
 }
 
+static gboolean
+was_told (gpointer data)
+{
+  return *(guint *)data > 0;
+}
+
 /* A full disk: said once, and every message stays on screen. */
 static void
 test_full_disk (Fixture       *fixture,
@@ -726,6 +732,8 @@ test_full_disk (Fixture       *fixture,
   confab_history_set_max_pages (confab_conversation_get_history (a), 30);
   for (guint i = 0; i < 100; i++)
     confab_conversation_send (a, text->str);
+  /* Found when the database commits, within a second */
+  TEST_WAIT_UNTIL (was_told, &problems);
   flush_main_loop ();
 
   g_assert_cmpuint (problems, ==, 1);

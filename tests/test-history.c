@@ -341,7 +341,8 @@ test_waits_for_lock (Fixture       *fixture,
   TEST_WAIT_UNTIL (database_holds, &one);
 
   thread = start_writer (&long_one);
-  g_assert_false (confab_history_add (history, second, NULL));
+  g_assert_false (confab_history_add (history, second, NULL) &&
+                  confab_history_sync (history, NULL));
   g_assert_nonnull (confab_history_get_failure (history));
   g_thread_join (thread);
 }
@@ -974,7 +975,8 @@ test_full (Fixture       *fixture,
       g_autoptr(GError) error = NULL;
 
       ok = confab_history_add (history, message, &error) &&
-           confab_history_commit (history, &error);
+           confab_history_commit (history, &error) &&
+           confab_history_sync (history, &error);
       if (ok)
         added++;
       else

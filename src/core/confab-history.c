@@ -56,6 +56,11 @@
  */
 #define COMMIT_DELAY_MS 1000
 #define COMMIT_MAX_WRITES 2000
+/* Protocol ids of the newest messages, kept to find a message sent again
+ * (its ack was lost) without asking the database: a sender resends at most
+ * the messages it had in flight.
+ */
+#define SEEN_MAX 2048
 #define LOG_HEADER_SIZE 12
 
 enum {
@@ -128,6 +133,66 @@ static const char *const statements[N_STMTS] = {
 
 typedef struct _Checkpointer Checkpointer;
 
+/* A message's row as it will be written */
+typedef struct
+{
+  gint64   id;
+  guint64  origin;
+  guint64  number;
+  gint64   sent;
+  gint64   received;
+  gint64   delivered;
+  guint    port;
+  guint    direction;
+  guint    plain;
+  guint    state;
+  char    *host;
+  char    *sender;
+  char    *body;
+  char    *error;
+} Row;
+
+static void
+row_free (Row *row)
+{
+  g_free (row->host);
+  g_free (row->sender);
+  g_free (row->body);
+  g_free (row->error);
+  g_free (row);
+}
+
+static void
+row_set_state (Row           *row,
+               ConfabMessage *message)
+{
+  row->state = confab_message_get_state (message);
+  row->plain = confab_message_get_plain (message);
+  row->delivered = confab_message_get_delivered_time (message);
+  g_free (row->error);
+  row->error = g_strdup (confab_message_get_error (message));
+}
+
+static Row *
+row_new (ConfabMessage *message)
+{
+  Row *row = g_new0 (Row, 1);
+
+  row->id = confab_message_get_history_id (message);
+  row->origin = confab_message_get_origin (message);
+  row->number = confab_message_get_number (message);
+  row->sent = confab_message_get_time_usec (message);
+  row->received = confab_message_get_received_time (message);
+  row->port = confab_message_get_peer_port (message);
+  row->direction = confab_message_get_direction (message);
+  row->host = g_strdup (confab_message_get_peer_host (message) != NULL
+                        ? confab_message_get_peer_host (message) : "");
+  row->sender = g_strdup (confab_message_get_sender (message));
+  row->body = g_strdup (confab_message_get_text (message));
+  row_set_state (row, message);
+  return row;
+}
+
 /* The log and the database's commits call each other through failures. */
 static void     open_log        (ConfabHistory  *self);
 static gboolean log_flush       (ConfabHistory  *self,
@@ -136,6 +201,15 @@ static void     log_cut         (ConfabHistory  *self);
 static gboolean log_replay      (ConfabHistory  *self);
 static gboolean commit_database (ConfabHistory  *self,
                                  GError        **error);
+static gboolean write_rows      (ConfabHistory  *self,
+                                 GError        **error);
+
+typedef struct
+{
+  guint64 origin;
+  guint64 number;
+  guint   direction;
+} SeenId;
 
 struct _ConfabHistory
 {
@@ -164,6 +238,15 @@ struct _ConfabHistory
    */
   GByteArray   *log_pending;
   guint         log_flush_id;
+  /* Row ids are given here, so that a row can wait to be written */
+  gint64        next_id;
+  /* Rows added and not yet written, by id, with what changed since */
+  GPtrArray    *unwritten_rows;
+  GHashTable   *unwritten;
+  /* The protocol ids of the newest SEEN_MAX messages, in a ring */
+  GHashTable   *seen;
+  SeenId       *seen_ring;
+  guint         seen_next;
 };
 
 G_DEFINE_FINAL_TYPE (ConfabHistory, confab_history, G_TYPE_OBJECT)
@@ -515,6 +598,94 @@ is_unusable_file (const char   *path,
   return g_file_test (path, G_FILE_TEST_IS_REGULAR) && g_access (path, R_OK) != 0;
 }
 
+/* The protocol ids seen */
+
+static guint
+seen_hash (gconstpointer key)
+{
+  const SeenId *id = key;
+  guint64 mixed = (id->origin ^ (id->number * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15))) +
+                  id->direction;
+
+  return (guint)(mixed ^ (mixed >> 32));
+}
+
+static gboolean
+seen_equal (gconstpointer a,
+            gconstpointer b)
+{
+  const SeenId *x = a, *y = b;
+
+  return x->origin == y->origin && x->number == y->number && x->direction == y->direction;
+}
+
+static gboolean
+seen_contains (ConfabHistory   *self,
+               ConfabDirection  direction,
+               guint64          origin,
+               guint64          number)
+{
+  SeenId id = { origin, number, direction };
+
+  return g_hash_table_contains (self->seen, &id);
+}
+
+/* A plain-text message has no protocol id: each is its own. */
+static void
+seen_add (ConfabHistory   *self,
+          ConfabDirection  direction,
+          guint64          origin,
+          guint64          number)
+{
+  SeenId *slot = &self->seen_ring[self->seen_next];
+
+  if (origin == 0 && number == 0)
+    return;
+
+  if (g_hash_table_lookup (self->seen, slot) == slot)
+    g_hash_table_remove (self->seen, slot);
+  *slot = (SeenId) { origin, number, direction };
+  g_hash_table_add (self->seen, slot);
+  self->seen_next = (self->seen_next + 1) % SEEN_MAX;
+}
+
+/* Where row ids go on from, and the newest protocol ids in the file. Damage
+ * found here shows as it does for any read: without the first, nothing can
+ * be written; without the rest, a message sent again may show twice.
+ */
+static void
+read_ids (ConfabHistory *self)
+{
+  g_autoptr(GError) error = NULL;
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  if (!query_int (self->db, "SELECT max(ifnull((SELECT max(seq) FROM sqlite_sequence), 0),"
+                            " ifnull((SELECT max(id) FROM messages), 0))",
+                  &self->next_id, &error))
+    {
+      g_message ("History %s cannot be written: %s", self->path, error->message);
+      if (self->failure == NULL)
+        self->failure = g_steal_pointer (&error);
+      return;
+    }
+  self->next_id++;
+
+  rc = sqlite3_prepare_v2 (self->db, "SELECT direction, origin, number FROM"
+                                     " (SELECT id, direction, origin, number FROM messages"
+                                     "  WHERE origin IS NOT NULL ORDER BY id DESC LIMIT "
+                                     G_STRINGIFY (SEEN_MAX) ") ORDER BY id", -1, &stmt, NULL);
+  while (rc == SQLITE_OK || rc == SQLITE_ROW)
+    if ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+      seen_add (self, sqlite3_column_int (stmt, 0), sqlite3_column_int64 (stmt, 1),
+                sqlite3_column_int64 (stmt, 2));
+  sqlite3_finalize (stmt);
+
+  if (rc != SQLITE_DONE)
+    g_message ("History %s: the newest messages' ids cannot be read: %s", self->path,
+               sqlite3_errstr (rc));
+}
+
 static void
 confab_history_dispose (GObject *object)
 {
@@ -544,6 +715,10 @@ confab_history_finalize (GObject *object)
     close (self->log_fd);
   g_clear_pointer (&self->log_path, g_free);
   g_clear_pointer (&self->log_pending, g_byte_array_unref);
+  g_clear_pointer (&self->unwritten, g_hash_table_unref);
+  g_clear_pointer (&self->unwritten_rows, g_ptr_array_unref);
+  g_clear_pointer (&self->seen, g_hash_table_unref);
+  g_clear_pointer (&self->seen_ring, g_free);
   g_clear_pointer (&self->path, g_free);
   g_clear_pointer (&self->moved_to, g_free);
   g_clear_error (&self->recovery);
@@ -581,6 +756,10 @@ confab_history_init (ConfabHistory *self)
   self->checkpointer = g_rc_box_new0 (Checkpointer);
   self->log_fd = -1;
   self->log_pending = g_byte_array_new ();
+  self->unwritten_rows = g_ptr_array_new_with_free_func ((GDestroyNotify)row_free);
+  self->unwritten = g_hash_table_new (g_int64_hash, g_int64_equal);
+  self->seen = g_hash_table_new (seen_hash, seen_equal);
+  self->seen_ring = g_new0 (SeenId, SEEN_MAX);
 }
 
 /**
@@ -638,6 +817,7 @@ confab_history_open (const char  *path,
         self->failure = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
                                      _("%s is read-only"), path);
       open_log (self);
+      read_ids (self);
       return g_steal_pointer (&self);
     }
 
@@ -667,6 +847,7 @@ confab_history_open (const char  *path,
 
   /* What the log holds is newer than the damage: it goes in the new file. */
   open_log (self);
+  read_ids (self);
   return g_steal_pointer (&self);
 }
 
@@ -732,33 +913,23 @@ roll_back (ConfabHistory *self)
   self->in_batch = FALSE;
 }
 
-/* After a failed write: SQLite undid the statement, or for some errors the
- * whole transaction. What it undid that the log has is put back, so that
- * the history still reads as it was written.
+/* After a failed write SQLite has undone the statement, or for some errors
+ * the whole transaction. What was written before it is committed if it can
+ * be; unless all of it was, the log keeps it for the next start.
  */
 static void
 keep_what_was_stored (ConfabHistory *self)
 {
+  gboolean committed;
+
   if (!self->in_batch)
     return;
 
-  if (!sqlite3_get_autocommit (self->db) &&
-      sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-    {
-      self->in_batch = FALSE;
-      if (self->log_fd >= 0)
-        log_cut (self);
-      return;
-    }
-
+  committed = !sqlite3_get_autocommit (self->db) &&
+              sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
   roll_back (self);
-  if (self->log_fd >= 0)
-    {
-      g_byte_array_set_size (self->log_pending, 0);
-      self->replaying = TRUE;
-      log_replay (self);
-      self->replaying = FALSE;
-    }
+  if (committed && self->unwritten_rows->len == 0 && self->log_fd >= 0)
+    log_cut (self);
 }
 
 static void
@@ -846,11 +1017,11 @@ log_flush_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Starts a record of @kind on @message's row; returns where it starts. */
+/* Starts a record of @kind on row @id; returns where it starts. */
 static guint
 log_begin (ConfabHistory *self,
            guint          kind,
-           ConfabMessage *message)
+           gint64         id)
 {
   guint start = self->log_pending->len;
 
@@ -859,7 +1030,7 @@ log_begin (ConfabHistory *self,
 
   g_byte_array_set_size (self->log_pending, start + LOG_HEADER_SIZE);
   put_u64 (self->log_pending, kind);
-  put_u64 (self->log_pending, confab_message_get_history_id (message));
+  put_u64 (self->log_pending, id);
   return start;
 }
 
@@ -878,27 +1049,27 @@ log_end (ConfabHistory *self,
 
 static void
 log_add (ConfabHistory *self,
-         ConfabMessage *message)
+         const Row     *row)
 {
   guint start;
 
   if (self->log_fd < 0)
     return;
 
-  start = log_begin (self, RECORD_ADD, message);
-  put_u64 (self->log_pending, confab_message_get_direction (message));
-  put_u64 (self->log_pending, confab_message_get_origin (message));
-  put_u64 (self->log_pending, confab_message_get_number (message));
-  put_u64 (self->log_pending, confab_message_get_plain (message));
-  put_u64 (self->log_pending, confab_message_get_state (message));
-  put_u64 (self->log_pending, confab_message_get_time_usec (message));
-  put_u64 (self->log_pending, confab_message_get_received_time (message));
-  put_u64 (self->log_pending, confab_message_get_delivered_time (message));
-  put_u64 (self->log_pending, confab_message_get_peer_port (message));
-  put_string (self->log_pending, confab_message_get_peer_host (message));
-  put_string (self->log_pending, confab_message_get_sender (message));
-  put_string (self->log_pending, confab_message_get_text (message));
-  put_string (self->log_pending, confab_message_get_error (message));
+  start = log_begin (self, RECORD_ADD, row->id);
+  put_u64 (self->log_pending, row->direction);
+  put_u64 (self->log_pending, row->origin);
+  put_u64 (self->log_pending, row->number);
+  put_u64 (self->log_pending, row->plain);
+  put_u64 (self->log_pending, row->state);
+  put_u64 (self->log_pending, row->sent);
+  put_u64 (self->log_pending, row->received);
+  put_u64 (self->log_pending, row->delivered);
+  put_u64 (self->log_pending, row->port);
+  put_string (self->log_pending, row->host);
+  put_string (self->log_pending, row->sender);
+  put_string (self->log_pending, row->body);
+  put_string (self->log_pending, row->error);
   log_end (self, start);
 }
 
@@ -911,7 +1082,7 @@ log_update (ConfabHistory *self,
   if (self->log_fd < 0)
     return;
 
-  start = log_begin (self, RECORD_UPDATE, message);
+  start = log_begin (self, RECORD_UPDATE, confab_message_get_history_id (message));
   put_u64 (self->log_pending, confab_message_get_state (message));
   put_u64 (self->log_pending, confab_message_get_plain (message));
   put_u64 (self->log_pending, confab_message_get_delivered_time (message));
@@ -928,7 +1099,7 @@ log_renumber (ConfabHistory *self,
   if (self->log_fd < 0)
     return;
 
-  start = log_begin (self, RECORD_RENUMBER, message);
+  start = log_begin (self, RECORD_RENUMBER, confab_message_get_history_id (message));
   put_u64 (self->log_pending, confab_message_get_origin (message));
   put_u64 (self->log_pending, confab_message_get_number (message));
   log_end (self, start);
@@ -1004,7 +1175,7 @@ commit_database (ConfabHistory  *self,
   if (!self->in_batch)
     return TRUE;
 
-  if (self->log_fd >= 0 && !log_flush (self, error))
+  if (!write_rows (self, error) || (self->log_fd >= 0 && !log_flush (self, error)))
     return FALSE;
 
   if (!exec_write (self, "COMMIT", error))
@@ -1063,6 +1234,14 @@ begin_batch (ConfabHistory  *self,
   return TRUE;
 }
 
+/* The next main-loop turn commits a large batch. */
+static void
+count_write (ConfabHistory *self)
+{
+  if (self->log_fd >= 0 && ++self->batch_writes == COMMIT_MAX_WRITES)
+    schedule_commit (self, 0);
+}
+
 /**
  * confab_history_commit:
  *
@@ -1081,6 +1260,23 @@ confab_history_commit (ConfabHistory  *self,
     return commit_database (self, error);
 
   return writable (self, error) && log_flush (self, error);
+}
+
+/**
+ * confab_history_sync:
+ *
+ * Writes what was added and changed into the database and commits it now,
+ * rather than within COMMIT_DELAY_MS.
+ *
+ * Returns: %FALSE if it could not be written
+ */
+gboolean
+confab_history_sync (ConfabHistory  *self,
+                     GError        **error)
+{
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
+
+  return commit_database (self, error);
 }
 
 static void
@@ -1107,47 +1303,61 @@ step_write (ConfabHistory  *self,
   sqlite3_clear_bindings (stmt);
 
   if (rc == SQLITE_DONE)
-    {
-      /* The next main-loop turn commits a large batch. */
-      if (self->log_fd >= 0 && ++self->batch_writes == COMMIT_MAX_WRITES)
-        schedule_commit (self, 0);
-      return TRUE;
-    }
+    return TRUE;
 
   set_sqlite_error (&local_error, self->db, rc, _("Saving a message"));
   fail (self, error, local_error);
   return FALSE;
 }
 
-/* Inserts @message's row, under its own history id if it has one. */
 static gboolean
 insert_row (ConfabHistory  *self,
-            ConfabMessage  *message,
+            const Row      *row,
             GError        **error)
 {
   sqlite3_stmt *stmt = self->stmts[STMT_INSERT];
-  const char *text = confab_message_get_text (message);
 
   if (!writable (self, error) || !begin_batch (self, error))
     return FALSE;
 
-  sqlite3_bind_text (stmt, 1, confab_message_get_peer_host (message) != NULL
-                              ? confab_message_get_peer_host (message) : "", -1, SQLITE_STATIC);
-  sqlite3_bind_int (stmt, 2, confab_message_get_peer_port (message));
-  sqlite3_bind_int (stmt, 3, confab_message_get_direction (message));
-  bind_nullable_int (stmt, 4, (gint64)confab_message_get_origin (message));
-  bind_nullable_int (stmt, 5, (gint64)confab_message_get_number (message));
-  sqlite3_bind_text (stmt, 6, confab_message_get_sender (message), -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 7, text, strlen (text), SQLITE_STATIC);
-  sqlite3_bind_int (stmt, 8, confab_message_get_plain (message));
-  sqlite3_bind_int (stmt, 9, confab_message_get_state (message));
-  sqlite3_bind_text (stmt, 10, confab_message_get_error (message), -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (stmt, 11, confab_message_get_time_usec (message));
-  bind_nullable_int (stmt, 12, confab_message_get_received_time (message));
-  bind_nullable_int (stmt, 13, confab_message_get_delivered_time (message));
-  bind_nullable_int (stmt, 14, confab_message_get_history_id (message));
+  sqlite3_bind_text (stmt, 1, row->host, -1, SQLITE_STATIC);
+  sqlite3_bind_int (stmt, 2, row->port);
+  sqlite3_bind_int (stmt, 3, row->direction);
+  bind_nullable_int (stmt, 4, (gint64)row->origin);
+  bind_nullable_int (stmt, 5, (gint64)row->number);
+  sqlite3_bind_text (stmt, 6, row->sender, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 7, row->body, strlen (row->body), SQLITE_STATIC);
+  sqlite3_bind_int (stmt, 8, row->plain);
+  sqlite3_bind_int (stmt, 9, row->state);
+  sqlite3_bind_text (stmt, 10, row->error, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 11, row->sent);
+  bind_nullable_int (stmt, 12, row->received);
+  bind_nullable_int (stmt, 13, row->delivered);
+  sqlite3_bind_int64 (stmt, 14, row->id);
 
   return step_write (self, stmt, error);
+}
+
+/* Writes the rows that wait, oldest first. */
+static gboolean
+write_rows (ConfabHistory  *self,
+            GError        **error)
+{
+  guint written = 0;
+  gboolean ok = TRUE;
+
+  while (ok && written < self->unwritten_rows->len)
+    {
+      Row *row = g_ptr_array_index (self->unwritten_rows, written);
+
+      ok = insert_row (self, row, error);
+      if (ok)
+        g_hash_table_remove (self->unwritten, &row->id);
+      written += ok;
+    }
+
+  g_ptr_array_remove_range (self->unwritten_rows, 0, written);
+  return ok;
 }
 
 /**
@@ -1165,18 +1375,30 @@ confab_history_add (ConfabHistory  *self,
                     ConfabMessage  *message,
                     GError        **error)
 {
+  ConfabDirection direction;
+  guint64 origin, number;
+  Row *row;
+
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
   g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
   g_return_val_if_fail (confab_message_get_history_id (message) == 0, FALSE);
 
-  if (!insert_row (self, message, error))
+  if (!writable (self, error) || !begin_batch (self, error))
     return FALSE;
 
-  if (sqlite3_changes (self->db) > 0)
-    {
-      confab_message_set_history_id (message, sqlite3_last_insert_rowid (self->db));
-      log_add (self, message);
-    }
+  direction = confab_message_get_direction (message);
+  origin = confab_message_get_origin (message);
+  number = confab_message_get_number (message);
+  if ((origin != 0 || number != 0) && seen_contains (self, direction, origin, number))
+    return TRUE;
+  seen_add (self, direction, origin, number);
+
+  confab_message_set_history_id (message, self->next_id++);
+  row = row_new (message);
+  log_add (self, row);
+  g_ptr_array_add (self->unwritten_rows, row);
+  g_hash_table_insert (self->unwritten, &row->id, row);
+  count_write (self);
 
   return TRUE;
 }
@@ -1234,16 +1456,22 @@ confab_history_update (ConfabHistory  *self,
                        ConfabMessage  *message,
                        GError        **error)
 {
+  Row *row;
+
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
   g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
 
   if (confab_message_get_history_id (message) == 0)
     return TRUE;
 
-  if (!write_row (self, message, STMT_UPDATE, bind_state, error))
+  row = g_hash_table_lookup (self->unwritten, &(gint64) { confab_message_get_history_id (message) });
+  if (row != NULL && writable (self, error))
+    row_set_state (row, message);
+  else if (!write_row (self, message, STMT_UPDATE, bind_state, error))
     return FALSE;
 
   log_update (self, message);
+  count_write (self);
   return TRUE;
 }
 
@@ -1262,16 +1490,27 @@ confab_history_renumber (ConfabHistory  *self,
                          ConfabMessage  *message,
                          GError        **error)
 {
+  Row *row;
+
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
   g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
 
   if (confab_message_get_history_id (message) == 0)
     return TRUE;
 
-  if (!write_row (self, message, STMT_RENUMBER, bind_protocol_id, error))
+  row = g_hash_table_lookup (self->unwritten, &(gint64) { confab_message_get_history_id (message) });
+  if (row != NULL && writable (self, error))
+    {
+      row->origin = confab_message_get_origin (message);
+      row->number = confab_message_get_number (message);
+    }
+  else if (!write_row (self, message, STMT_RENUMBER, bind_protocol_id, error))
     return FALSE;
 
+  seen_add (self, confab_message_get_direction (message), confab_message_get_origin (message),
+            confab_message_get_number (message));
   log_renumber (self, message);
+  count_write (self);
   return TRUE;
 }
 
@@ -1329,41 +1568,37 @@ get_string (Reader *reader)
   return g_utf8_make_valid ((const char *)reader->data - length, length);
 }
 
-/* Returns (nullable): the message an ADD record stores */
-static ConfabMessage *
+/* Returns (nullable): the row an ADD record stores */
+static Row *
 read_added (Reader *reader,
             gint64  id)
 {
-  guint64 direction = get_u64 (reader);
-  guint64 origin = get_u64 (reader);
-  guint64 number = get_u64 (reader);
-  guint64 plain = get_u64 (reader);
-  guint64 state = get_u64 (reader);
-  gint64 sent = get_u64 (reader);
-  gint64 received = get_u64 (reader);
-  gint64 delivered = get_u64 (reader);
-  guint64 port = get_u64 (reader);
-  g_autofree char *host = get_string (reader);
-  g_autofree char *sender = get_string (reader);
-  g_autofree char *body = get_string (reader);
-  g_autofree char *error = get_string (reader);
-  ConfabMessage *message;
+  Row *row = g_new0 (Row, 1);
 
-  if (!reader->ok || direction > CONFAB_DIRECTION_OUTGOING ||
-      state > CONFAB_MESSAGE_STATE_RECEIVED || port > G_MAXUINT16)
-    return NULL;
+  row->id = id;
+  row->direction = get_u64 (reader);
+  row->origin = get_u64 (reader);
+  row->number = get_u64 (reader);
+  row->plain = get_u64 (reader) != 0;
+  row->state = get_u64 (reader);
+  row->sent = get_u64 (reader);
+  row->received = get_u64 (reader);
+  row->delivered = get_u64 (reader);
+  row->port = get_u64 (reader);
+  row->host = get_string (reader);
+  row->sender = get_string (reader);
+  row->body = get_string (reader);
+  row->error = get_string (reader);
 
-  message = confab_message_new_at (direction, sender != NULL ? sender : "",
-                                   body != NULL ? body : "", sent);
-  confab_message_set_history_id (message, id);
-  confab_message_set_peer (message, host, port);
-  confab_message_set_id (message, origin, number);
-  confab_message_set_plain (message, plain != 0);
-  confab_message_set_state (message, state);
-  confab_message_set_error (message, error);
-  confab_message_set_received_time (message, received);
-  confab_message_set_delivered_time (message, delivered);
-  return message;
+  if (!reader->ok || id <= 0 || row->direction > CONFAB_DIRECTION_OUTGOING ||
+      row->state > CONFAB_MESSAGE_STATE_RECEIVED || row->port > G_MAXUINT16 ||
+      row->host == NULL || row->sender == NULL || row->body == NULL)
+    {
+      row_free (row);
+      return NULL;
+    }
+
+  return row;
 }
 
 /* Applies one record's payload to the database; a record that makes no
@@ -1380,8 +1615,11 @@ log_apply (ConfabHistory  *self,
 
   if (kind == RECORD_ADD)
     {
-      message = read_added (reader, id);
-      return message == NULL || id <= 0 || insert_row (self, message, error);
+      Row *row = read_added (reader, id);
+      gboolean ok = row == NULL || insert_row (self, row, error);
+
+      g_clear_pointer (&row, row_free);
+      return ok;
     }
 
   message = confab_message_new_at (CONFAB_DIRECTION_OUTGOING, "", "", 0);
@@ -1539,6 +1777,16 @@ message_from_row (sqlite3_stmt *stmt)
   return message;
 }
 
+/* A read sees the rows that wait, too: they are written first (but for a
+ * history that cannot be written, whose reads go on without them).
+ */
+static gboolean
+readable (ConfabHistory  *self,
+          GError        **error)
+{
+  return self->failure != NULL || write_rows (self, error);
+}
+
 static GPtrArray *
 read_messages (ConfabHistory  *self,
                sqlite3_stmt   *stmt,
@@ -1587,6 +1835,9 @@ confab_history_load (ConfabHistory  *self,
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), NULL);
   g_return_val_if_fail (before >= 0, NULL);
 
+  if (!readable (self, error))
+    return NULL;
+
   stmt = self->stmts[STMT_LOAD];
   sqlite3_bind_int64 (stmt, 1, before > 0 ? before : G_MAXINT64);
   sqlite3_bind_int64 (stmt, 2, limit);
@@ -1620,6 +1871,9 @@ confab_history_load_unsent (ConfabHistory  *self,
 {
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), NULL);
 
+  if (!readable (self, error))
+    return NULL;
+
   return read_messages (self, self->stmts[STMT_UNSENT], error);
 }
 
@@ -1636,7 +1890,8 @@ confab_history_count (ConfabHistory  *self,
 
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), -1);
 
-  if (!query_int (self->db, "SELECT count(*) FROM messages", &count, error))
+  if (!readable (self, error) ||
+      !query_int (self->db, "SELECT count(*) FROM messages", &count, error))
     return -1;
 
   return count;
@@ -1655,8 +1910,12 @@ confab_history_clear (ConfabHistory  *self,
 {
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
 
-  if (!writable (self, error) || !begin_batch (self, error) ||
-      !exec_write (self, "DELETE FROM messages", error))
+  if (!writable (self, error) || !begin_batch (self, error))
+    return FALSE;
+
+  g_hash_table_remove_all (self->unwritten);
+  g_ptr_array_set_size (self->unwritten_rows, 0);
+  if (!exec_write (self, "DELETE FROM messages", error))
     return FALSE;
 
   if (self->log_fd >= 0)

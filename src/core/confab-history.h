@@ -42,6 +42,8 @@ gboolean       confab_history_renumber           (ConfabHistory  *self,
                                                   GError        **error);
 gboolean       confab_history_commit             (ConfabHistory  *self,
                                                   GError        **error);
+gboolean       confab_history_sync               (ConfabHistory  *self,
+                                                  GError        **error);
 GPtrArray     *confab_history_load               (ConfabHistory  *self,
                                                   gint64          before,
                                                   guint           limit,

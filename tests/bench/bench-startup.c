@@ -51,10 +51,10 @@ make_history (guint count)
       confab_message_set_state (message, direction ? CONFAB_MESSAGE_STATE_DELIVERED
                                                     : CONFAB_MESSAGE_STATE_RECEIVED);
       if (!confab_history_add (history, message, &error) ||
-          (i % 1000 == 0 && !confab_history_commit (history, &error)))
+          (i % 1000 == 0 && !confab_history_sync (history, &error)))
         g_error ("cannot make a history: %s", error->message);
     }
-  if (!confab_history_commit (history, &error))
+  if (!confab_history_sync (history, &error))
     g_error ("cannot make a history: %s", error->message);
 
   return home;
