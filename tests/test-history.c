@@ -749,7 +749,7 @@ test_migrate_empty_file (Fixture       *fixture,
   g_assert_cmpint (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), ==,
                    SQLITE_OK);
   g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
-  g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 1);
+  g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 2);
   sqlite3_finalize (stmt);
   g_assert_cmpint (sqlite3_prepare_v2 (db, "PRAGMA journal_mode", -1, &stmt, NULL), ==,
                    SQLITE_OK);
@@ -870,6 +870,65 @@ test_damaged_pages (Fixture       *fixture,
                                         -1, NULL));
       before = confab_message_get_history_id (g_ptr_array_index (page, 0));
     }
+}
+
+/* A file of the first version, as Confab 0.1 wrote it: every row and id is
+ * kept, the next ids go on from them, and an incoming message stored there
+ * is still found when it comes again.
+ */
+static void
+test_migrate_v1 (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autofree char *dir = g_path_get_dirname (fixture->path);
+  g_autoptr(ConfabHistory) history = NULL;
+  g_autoptr(GPtrArray) loaded = NULL;
+  g_autoptr(ConfabMessage) again = make_message (CONFAB_DIRECTION_INCOMING, "again", 3, 1);
+  g_autoptr(ConfabMessage) later = make_message (CONFAB_DIRECTION_OUTGOING, "later", 4, 1);
+  sqlite3 *db = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_cmpint (sqlite3_open (fixture->path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db,
+    "PRAGMA journal_mode = WAL;"
+    "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, peer_host TEXT NOT NULL,"
+    " peer_port INTEGER NOT NULL, direction INTEGER NOT NULL, origin INTEGER, number INTEGER,"
+    " sender TEXT NOT NULL, body TEXT NOT NULL, plain INTEGER NOT NULL, state INTEGER NOT NULL,"
+    " error TEXT, sent_time INTEGER NOT NULL, received_time INTEGER, delivered_time INTEGER);"
+    "CREATE UNIQUE INDEX messages_by_id ON messages (direction, origin, number);"
+    "CREATE INDEX messages_unsent ON messages (id) WHERE direction = 1 AND state = 0;"
+    "INSERT INTO messages VALUES (5, '127.0.0.1', 48484, 0, 3, 1, 'bob', 'first', 0, 4, NULL,"
+    " 1795000000000001, 1795000000000002, NULL);"
+    "INSERT INTO messages VALUES (9, '127.0.0.1', 48484, 1, 4, 0, 'ann', 'unsent', 0, 0, NULL,"
+    " 1795000000000003, NULL, NULL);"
+    "INSERT INTO messages VALUES (12, '127.0.0.1', 48484, 1, NULL, NULL, 'ann', 'failed', 1, 3,"
+    " 'Network is unreachable', 1795000000000004, NULL, NULL);"
+    "DELETE FROM messages WHERE id = 12;"
+    "PRAGMA user_version = 1;", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  history = open_ok (fixture->path);
+  g_assert_null (confab_history_get_recovery (history));
+  loaded = load_ok (history, 0, 10);
+  g_assert_cmpuint (loaded->len, ==, 2);
+  g_assert_cmpint (confab_message_get_history_id (g_ptr_array_index (loaded, 0)), ==, 5);
+  g_assert_cmpstr (confab_message_get_text (g_ptr_array_index (loaded, 0)), ==, "first");
+  g_assert_cmpint (confab_message_get_received_time (g_ptr_array_index (loaded, 0)), ==,
+                   1795000000000002);
+  g_assert_cmpint (confab_message_get_history_id (g_ptr_array_index (loaded, 1)), ==, 9);
+  g_clear_pointer (&loaded, g_ptr_array_unref);
+  loaded = confab_history_load_unsent (history, NULL);
+  g_assert_cmpuint (loaded->len, ==, 1);
+
+  add_ok (history, again);
+  g_assert_cmpint (confab_message_get_history_id (again), ==, 0);
+  add_ok (history, later);
+  g_assert_cmpint (confab_message_get_history_id (later), >, 9);
+  commit_ok (history);
+  g_clear_object (&history);
+
+  history = open_ok (fixture->path);
+  g_assert_cmpint (confab_history_count (history, NULL), ==, 3);
 }
 
 /* A file from a newer Confab is neither used nor moved. */
@@ -1075,6 +1134,7 @@ main (int   argc,
   ADD ("corrupt-random", test_corrupt_random);
   ADD ("corrupt-truncated", test_corrupt_truncated);
   ADD ("damaged-pages", test_damaged_pages);
+  ADD ("migrate-v1", test_migrate_v1);
   ADD ("newer-schema", test_newer_schema);
   ADD ("cannot-create", test_cannot_create);
   ADD ("read-only-file", test_read_only_file);

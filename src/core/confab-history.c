@@ -39,7 +39,7 @@
 
 #include "confab-history.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 2000
 #define BUSY_RETRY_USEC 200
 /* A quarter of SQLite's default: while a checkpoint syncs the file, the
@@ -73,30 +73,47 @@ enum {
 G_STATIC_ASSERT (CONFAB_DIRECTION_INCOMING == 0 && CONFAB_DIRECTION_OUTGOING == 1);
 G_STATIC_ASSERT (CONFAB_MESSAGE_STATE_SENDING == 0 && CONFAB_MESSAGE_STATE_RECEIVED == 4);
 
-/* AUTOINCREMENT: a row id is never given out again, even after Clear
- * History, so a message still in flight cannot update another one's row.
+/* Version 2. Row ids are given by the history, from the largest at open:
+ * Clear History gives none out again while a message in flight may still
+ * update its row. Each index entry costs its insert, so only incoming
+ * messages are indexed by protocol id (the newest are looked up in memory,
+ * SEEN_MAX), and the outbox indexes only what waits.
  */
-static const char schema_v1[] =
-  "CREATE TABLE messages ("
-  "  id             INTEGER PRIMARY KEY AUTOINCREMENT,"
-  "  peer_host      TEXT    NOT NULL,"
-  "  peer_port      INTEGER NOT NULL,"
-  "  direction      INTEGER NOT NULL,"
-  "  origin         INTEGER,"
-  "  number         INTEGER,"
-  "  sender         TEXT    NOT NULL,"
-  "  body           TEXT    NOT NULL,"
-  "  plain          INTEGER NOT NULL,"
-  "  state          INTEGER NOT NULL,"
-  "  error          TEXT,"
-  "  sent_time      INTEGER NOT NULL,"
-  "  received_time  INTEGER,"
-  "  delivered_time INTEGER"
-  ");"
-  /* A message resent after a restart of either side is stored once. */
-  "CREATE UNIQUE INDEX messages_by_id ON messages (direction, origin, number);"
-  /* The outbox: outgoing messages not yet acknowledged. */
-  "CREATE INDEX messages_unsent ON messages (id) WHERE direction = 1 AND state = 0;";
+#define SCHEMA_TABLE \
+  "CREATE TABLE messages ("                 \
+  "  id             INTEGER PRIMARY KEY,"   \
+  "  peer_host      TEXT    NOT NULL,"      \
+  "  peer_port      INTEGER NOT NULL,"      \
+  "  direction      INTEGER NOT NULL,"      \
+  "  origin         INTEGER,"               \
+  "  number         INTEGER,"               \
+  "  sender         TEXT    NOT NULL,"      \
+  "  body           TEXT    NOT NULL,"      \
+  "  plain          INTEGER NOT NULL,"      \
+  "  state          INTEGER NOT NULL,"      \
+  "  error          TEXT,"                  \
+  "  sent_time      INTEGER NOT NULL,"      \
+  "  received_time  INTEGER,"               \
+  "  delivered_time INTEGER"                \
+  ");"                                      \
+  /* A message resent after a restart of either side is stored once. */ \
+  "CREATE UNIQUE INDEX messages_by_id ON messages (origin, number) WHERE direction = 0;" \
+  /* The outbox: outgoing messages not yet acknowledged. */ \
+  "CREATE INDEX messages_unsent ON messages (id) WHERE direction = 1 AND state = 0;"
+
+static const char schema[] =
+  SCHEMA_TABLE
+  "PRAGMA user_version = 2;";
+
+/* Version 1 had AUTOINCREMENT and indexed outgoing messages by protocol id. */
+static const char migrate_v1[] =
+  "DROP INDEX messages_by_id;"
+  "DROP INDEX messages_unsent;"
+  "ALTER TABLE messages RENAME TO messages_v1;"
+  SCHEMA_TABLE
+  "INSERT INTO messages SELECT * FROM messages_v1;"
+  "DROP TABLE messages_v1;"
+  "PRAGMA user_version = 2;";
 
 #define COLUMNS "id, peer_host, peer_port, direction, origin, number, sender, body, plain, " \
                 "state, error, sent_time, received_time, delivered_time"
@@ -332,10 +349,9 @@ migrate (sqlite3     *db,
   if (version == SCHEMA_VERSION)
     return TRUE;
 
-  /* Version 0 is a new, empty file. Later versions add steps here. */
+  /* Version 0 is a new, empty file. */
   return exec (db, "BEGIN", error) &&
-         exec (db, schema_v1, error) &&
-         exec (db, "PRAGMA user_version = 1", error) &&
+         exec (db, version == 0 ? schema : migrate_v1, error) &&
          exec (db, "COMMIT", error);
 }
 
@@ -660,9 +676,7 @@ read_ids (ConfabHistory *self)
   sqlite3_stmt *stmt = NULL;
   int rc;
 
-  if (!query_int (self->db, "SELECT max(ifnull((SELECT max(seq) FROM sqlite_sequence), 0),"
-                            " ifnull((SELECT max(id) FROM messages), 0))",
-                  &self->next_id, &error))
+  if (!query_int (self->db, "SELECT ifnull(max(id), 0) FROM messages", &self->next_id, &error))
     {
       g_message ("History %s cannot be written: %s", self->path, error->message);
       if (self->failure == NULL)
