@@ -623,7 +623,7 @@ test_checkpoints (Fixture       *fixture,
   QuietWrites quiet = { history, wal, 0 };
   guint id;
 
-  write_burst (history, 20000, TRUE);
+  write_burst (history, 40000, TRUE);
   TEST_WAIT_UNTIL (holds_a_megabyte, fixture->path);
   id = g_timeout_add (10, write_quietly, &quiet);
   TEST_WAIT_UNTIL (wal_cut_back, &quiet);
