@@ -37,7 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "confab-history.h"
+#include "confab-history-private.h"
 
 #define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 2000
@@ -61,13 +61,6 @@
  * the messages it had in flight.
  */
 #define SEEN_MAX 2048
-#define LOG_HEADER_SIZE 12
-
-enum {
-  RECORD_ADD = 1,
-  RECORD_UPDATE,
-  RECORD_RENUMBER,
-};
 
 /* The stored numbers are the enums' values; the partial index names one. */
 G_STATIC_ASSERT (CONFAB_DIRECTION_INCOMING == 0 && CONFAB_DIRECTION_OUTGOING == 1);
@@ -118,15 +111,6 @@ static const char migrate_v1[] =
 #define COLUMNS "id, peer_host, peer_port, direction, origin, number, sender, body, plain, " \
                 "state, error, sent_time, received_time, delivered_time"
 
-enum {
-  STMT_INSERT,
-  STMT_UPDATE,
-  STMT_RENUMBER,
-  STMT_LOAD,
-  STMT_UNSENT,
-  N_STMTS
-};
-
 static const char *const statements[N_STMTS] = {
   /* ?14, the row id, is NULL but in a replay of the log. */
   [STMT_INSERT] =
@@ -148,29 +132,8 @@ static const char *const statements[N_STMTS] = {
     " WHERE direction = 1 AND state = 0 ORDER BY id",
 };
 
-typedef struct _Checkpointer Checkpointer;
-
-/* A message's row as it will be written */
-typedef struct
-{
-  gint64   id;
-  guint64  origin;
-  guint64  number;
-  gint64   sent;
-  gint64   received;
-  gint64   delivered;
-  guint    port;
-  guint    direction;
-  guint    plain;
-  guint    state;
-  char    *host;
-  char    *sender;
-  char    *body;
-  char    *error;
-} Row;
-
-static void
-row_free (Row *row)
+void
+confab_history_row_free (Row *row)
 {
   g_free (row->host);
   g_free (row->sender);
@@ -210,61 +173,8 @@ row_new (ConfabMessage *message)
   return row;
 }
 
-/* The log and the database's commits call each other through failures. */
-static void     open_log        (ConfabHistory  *self);
-static gboolean log_flush       (ConfabHistory  *self,
-                                 GError        **error);
-static void     log_cut         (ConfabHistory  *self);
-static gboolean log_replay      (ConfabHistory  *self);
-static gboolean commit_database (ConfabHistory  *self,
-                                 GError        **error);
-static gboolean write_rows      (ConfabHistory  *self,
-                                 GError        **error);
-
-typedef struct
-{
-  guint64 origin;
-  guint64 number;
-  guint   direction;
-} SeenId;
-
-struct _ConfabHistory
-{
-  GObject       parent_instance;
-
-  sqlite3      *db;
-  sqlite3_stmt *stmts[N_STMTS];
-  char         *path;
-  char         *moved_to;
-  GError       *recovery;
-  /* Set by the first failed write; no write is tried after it. */
-  GError       *failure;
-  gboolean      in_batch;
-  guint         batch_writes;
-  GSource      *commit_source;
-  Checkpointer *checkpointer;
-  /* When the write now waiting for a lock first found it taken */
-  gint64        busy_since;
-  /* -1 while another handle owns the log */
-  int           log_fd;
-  char         *log_path;
-  gsize         log_size;
-  gboolean      replaying;
-  /* Records of what changed since the last confab_history_commit(), which
-   * go to the log by the end of the main-loop turn at the latest
-   */
-  GByteArray   *log_pending;
-  guint         log_flush_id;
-  /* Row ids are given here, so that a row can wait to be written */
-  gint64        next_id;
-  /* Rows added and not yet written, by id, with what changed since */
-  GPtrArray    *unwritten_rows;
-  GHashTable   *unwritten;
-  /* The protocol ids of the newest SEEN_MAX messages, in a ring */
-  GHashTable   *seen;
-  SeenId       *seen_ring;
-  guint         seen_next;
-};
+static gboolean write_rows (ConfabHistory  *self,
+                            GError        **error);
 
 G_DEFINE_FINAL_TYPE (ConfabHistory, confab_history, G_TYPE_OBJECT)
 
@@ -706,7 +616,7 @@ confab_history_dispose (GObject *object)
   ConfabHistory *self = (ConfabHistory *)object;
 
   if (self->in_batch && self->db != NULL)
-    commit_database (self, NULL);
+    confab_history_commit_database (self, NULL);
   if (self->commit_source != NULL)
     g_source_destroy (self->commit_source);
   g_clear_pointer (&self->commit_source, g_source_unref);
@@ -770,7 +680,7 @@ confab_history_init (ConfabHistory *self)
   self->checkpointer = g_rc_box_new0 (Checkpointer);
   self->log_fd = -1;
   self->log_pending = g_byte_array_new ();
-  self->unwritten_rows = g_ptr_array_new_with_free_func ((GDestroyNotify)row_free);
+  self->unwritten_rows = g_ptr_array_new_with_free_func ((GDestroyNotify)confab_history_row_free);
   self->unwritten = g_hash_table_new (g_int64_hash, g_int64_equal);
   self->seen = g_hash_table_new (seen_hash, seen_equal);
   self->seen_ring = g_new0 (SeenId, SEEN_MAX);
@@ -830,7 +740,7 @@ confab_history_open (const char  *path,
       if (sqlite3_db_readonly (self->db, "main") == 1)
         self->failure = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
                                      _("%s is read-only"), path);
-      open_log (self);
+      confab_history_log_open (self);
       read_ids (self);
       return g_steal_pointer (&self);
     }
@@ -860,7 +770,7 @@ confab_history_open (const char  *path,
     }
 
   /* What the log holds is newer than the damage: it goes in the new file. */
-  open_log (self);
+  confab_history_log_open (self);
   read_ids (self);
   return g_steal_pointer (&self);
 }
@@ -907,9 +817,9 @@ confab_history_get_moved_to (ConfabHistory *self)
 }
 
 /* After the first failure every write is refused with the same error. */
-static gboolean
-writable (ConfabHistory  *self,
-          GError        **error)
+gboolean
+confab_history_writable (ConfabHistory  *self,
+                         GError        **error)
 {
   if (self->failure == NULL)
     return TRUE;
@@ -943,13 +853,13 @@ keep_what_was_stored (ConfabHistory *self)
               sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
   roll_back (self);
   if (committed && self->unwritten_rows->len == 0 && self->log_fd >= 0)
-    log_cut (self);
+    confab_history_log_cut (self);
 }
 
-static void
-fail (ConfabHistory  *self,
-      GError        **error,
-      GError         *reason)
+void
+confab_history_fail (ConfabHistory  *self,
+                     GError        **error,
+                     GError         *reason)
 {
   /* A replay that fails leaves the log for the next start. */
   if (self->replaying)
@@ -980,216 +890,24 @@ exec_write (ConfabHistory  *self,
   if (exec (self->db, sql, &local_error))
     return TRUE;
 
-  fail (self, error, local_error);
+  confab_history_fail (self, error, local_error);
   return FALSE;
-}
-
-/* The log */
-
-static void
-put_u64 (GByteArray *bytes,
-         guint64     value)
-{
-  value = GUINT64_TO_LE (value);
-  g_byte_array_append (bytes, (const guint8 *)&value, sizeof value);
-}
-
-/* A NULL string is stored as the length G_MAXUINT32. */
-static void
-put_string (GByteArray *bytes,
-            const char *text)
-{
-  guint32 length = text != NULL ? strlen (text) : G_MAXUINT32;
-  guint32 le = GUINT32_TO_LE (length);
-
-  g_byte_array_append (bytes, (const guint8 *)&le, sizeof le);
-  if (text != NULL)
-    g_byte_array_append (bytes, (const guint8 *)text, length);
-}
-
-static guint64
-fnv1a (const guint8 *data,
-       gsize         length)
-{
-  guint64 hash = G_GUINT64_CONSTANT (0xcbf29ce484222325);
-
-  for (gsize i = 0; i < length; i++)
-    hash = (hash ^ data[i]) * G_GUINT64_CONSTANT (0x100000001b3);
-
-  return hash;
-}
-
-static gboolean
-log_flush_cb (gpointer user_data)
-{
-  ConfabHistory *self = user_data;
-
-  self->log_flush_id = 0;
-  if (writable (self, NULL))
-    log_flush (self, NULL);
-
-  return G_SOURCE_REMOVE;
-}
-
-/* Starts a record of @kind on row @id; returns where it starts. */
-static guint
-log_begin (ConfabHistory *self,
-           guint          kind,
-           gint64         id)
-{
-  guint start = self->log_pending->len;
-
-  if (self->log_flush_id == 0)
-    self->log_flush_id = g_idle_add_full (G_PRIORITY_DEFAULT, log_flush_cb, self, NULL);
-
-  g_byte_array_set_size (self->log_pending, start + LOG_HEADER_SIZE);
-  put_u64 (self->log_pending, kind);
-  put_u64 (self->log_pending, id);
-  return start;
-}
-
-static void
-log_end (ConfabHistory *self,
-         guint          start)
-{
-  guint8 *record = self->log_pending->data + start;
-  guint32 length = GUINT32_TO_LE (self->log_pending->len - start - LOG_HEADER_SIZE);
-  guint64 hash = GUINT64_TO_LE (fnv1a (record + LOG_HEADER_SIZE, self->log_pending->len - start -
-                                                                 LOG_HEADER_SIZE));
-
-  memcpy (record, &length, sizeof length);
-  memcpy (record + sizeof length, &hash, sizeof hash);
-}
-
-static void
-log_add (ConfabHistory *self,
-         const Row     *row)
-{
-  guint start;
-
-  if (self->log_fd < 0)
-    return;
-
-  start = log_begin (self, RECORD_ADD, row->id);
-  put_u64 (self->log_pending, row->direction);
-  put_u64 (self->log_pending, row->origin);
-  put_u64 (self->log_pending, row->number);
-  put_u64 (self->log_pending, row->plain);
-  put_u64 (self->log_pending, row->state);
-  put_u64 (self->log_pending, row->sent);
-  put_u64 (self->log_pending, row->received);
-  put_u64 (self->log_pending, row->delivered);
-  put_u64 (self->log_pending, row->port);
-  put_string (self->log_pending, row->host);
-  put_string (self->log_pending, row->sender);
-  put_string (self->log_pending, row->body);
-  put_string (self->log_pending, row->error);
-  log_end (self, start);
-}
-
-static void
-log_update (ConfabHistory *self,
-            ConfabMessage *message)
-{
-  guint start;
-
-  if (self->log_fd < 0)
-    return;
-
-  start = log_begin (self, RECORD_UPDATE, confab_message_get_history_id (message));
-  put_u64 (self->log_pending, confab_message_get_state (message));
-  put_u64 (self->log_pending, confab_message_get_plain (message));
-  put_u64 (self->log_pending, confab_message_get_delivered_time (message));
-  put_string (self->log_pending, confab_message_get_error (message));
-  log_end (self, start);
-}
-
-static void
-log_renumber (ConfabHistory *self,
-              ConfabMessage *message)
-{
-  guint start;
-
-  if (self->log_fd < 0)
-    return;
-
-  start = log_begin (self, RECORD_RENUMBER, confab_message_get_history_id (message));
-  put_u64 (self->log_pending, confab_message_get_origin (message));
-  put_u64 (self->log_pending, confab_message_get_number (message));
-  log_end (self, start);
-}
-
-/* Appends the pending records to the log: on disk once this returns. */
-static gboolean
-log_flush (ConfabHistory  *self,
-           GError        **error)
-{
-  const guint8 *data = self->log_pending->data;
-  gsize left = self->log_pending->len;
-
-  while (left > 0)
-    {
-      gssize written = pwrite (self->log_fd, data, left, self->log_size);
-
-      if (written < 0 && errno == EINTR)
-        continue;
-      if (written < 0)
-        {
-          int saved_errno = errno;
-
-          fail (self, error, g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
-                                          "%s: %s", self->log_path, g_strerror (saved_errno)));
-          return FALSE;
-        }
-      data += written;
-      left -= written;
-      self->log_size += written;
-    }
-
-  g_byte_array_set_size (self->log_pending, 0);
-  return TRUE;
-}
-
-/* Overwrites the log's text, as secure_delete does the file's. */
-static void
-log_wipe (ConfabHistory *self)
-{
-  g_autofree guint8 *zeros = NULL;
-  struct stat buf;
-
-  g_byte_array_set_size (self->log_pending, 0);
-  if (fstat (self->log_fd, &buf) != 0 || buf.st_size == 0)
-    return;
-
-  zeros = g_malloc0 (buf.st_size);
-  if (pwrite (self->log_fd, zeros, buf.st_size, 0) != buf.st_size)
-    g_debug ("Overwriting %s: %s", self->log_path, g_strerror (errno));
-}
-
-/* After a commit of the database the log holds nothing it lacks. */
-static void
-log_cut (ConfabHistory *self)
-{
-  g_byte_array_set_size (self->log_pending, 0);
-  self->log_size = 0;
-  if (ftruncate (self->log_fd, 0) != 0)
-    g_debug ("Emptying %s: %s", self->log_path, g_strerror (errno));
 }
 
 /* Commits the database's transaction, and empties the log. Whatever the
  * log was not given yet goes in first: a commit that fails loses nothing.
  */
-static gboolean
-commit_database (ConfabHistory  *self,
-                 GError        **error)
+gboolean
+confab_history_commit_database (ConfabHistory  *self,
+                                GError        **error)
 {
-  if (!writable (self, error))
+  if (!confab_history_writable (self, error))
     return FALSE;
 
   if (!self->in_batch)
     return TRUE;
 
-  if (!write_rows (self, error) || (self->log_fd >= 0 && !log_flush (self, error)))
+  if (!write_rows (self, error) || (self->log_fd >= 0 && !confab_history_log_flush (self, error)))
     return FALSE;
 
   if (!exec_write (self, "COMMIT", error))
@@ -1197,7 +915,7 @@ commit_database (ConfabHistory  *self,
 
   self->in_batch = FALSE;
   if (self->log_fd >= 0)
-    log_cut (self);
+    confab_history_log_cut (self);
   return TRUE;
 }
 
@@ -1207,7 +925,7 @@ commit_cb (gpointer user_data)
   ConfabHistory *self = user_data;
 
   g_clear_pointer (&self->commit_source, g_source_unref);
-  commit_database (self, NULL);
+  confab_history_commit_database (self, NULL);
 
   return G_SOURCE_REMOVE;
 }
@@ -1271,9 +989,9 @@ confab_history_commit (ConfabHistory  *self,
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
 
   if (self->log_fd < 0)
-    return commit_database (self, error);
+    return confab_history_commit_database (self, error);
 
-  return writable (self, error) && log_flush (self, error);
+  return confab_history_writable (self, error) && confab_history_log_flush (self, error);
 }
 
 /**
@@ -1290,7 +1008,7 @@ confab_history_sync (ConfabHistory  *self,
 {
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
 
-  return commit_database (self, error);
+  return confab_history_commit_database (self, error);
 }
 
 static void
@@ -1320,18 +1038,18 @@ step_write (ConfabHistory  *self,
     return TRUE;
 
   set_sqlite_error (&local_error, self->db, rc, _("Saving a message"));
-  fail (self, error, local_error);
+  confab_history_fail (self, error, local_error);
   return FALSE;
 }
 
-static gboolean
-insert_row (ConfabHistory  *self,
-            const Row      *row,
-            GError        **error)
+gboolean
+confab_history_insert_row (ConfabHistory  *self,
+                           const Row      *row,
+                           GError        **error)
 {
   sqlite3_stmt *stmt = self->stmts[STMT_INSERT];
 
-  if (!writable (self, error) || !begin_batch (self, error))
+  if (!confab_history_writable (self, error) || !begin_batch (self, error))
     return FALSE;
 
   sqlite3_bind_text (stmt, 1, row->host, -1, SQLITE_STATIC);
@@ -1364,7 +1082,7 @@ write_rows (ConfabHistory  *self,
     {
       Row *row = g_ptr_array_index (self->unwritten_rows, written);
 
-      ok = insert_row (self, row, error);
+      ok = confab_history_insert_row (self, row, error);
       if (ok)
         g_hash_table_remove (self->unwritten, &row->id);
       written += ok;
@@ -1397,7 +1115,7 @@ confab_history_add (ConfabHistory  *self,
   g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
   g_return_val_if_fail (confab_message_get_history_id (message) == 0, FALSE);
 
-  if (!writable (self, error) || !begin_batch (self, error))
+  if (!confab_history_writable (self, error) || !begin_batch (self, error))
     return FALSE;
 
   direction = confab_message_get_direction (message);
@@ -1409,7 +1127,7 @@ confab_history_add (ConfabHistory  *self,
 
   confab_message_set_history_id (message, self->next_id++);
   row = row_new (message);
-  log_add (self, row);
+  confab_history_log_add (self, row);
   g_ptr_array_add (self->unwritten_rows, row);
   g_hash_table_insert (self->unwritten, &row->id, row);
   count_write (self);
@@ -1447,13 +1165,29 @@ write_row (ConfabHistory  *self,
 {
   sqlite3_stmt *stmt = self->stmts[which];
 
-  if (!writable (self, error) || !begin_batch (self, error))
+  if (!confab_history_writable (self, error) || !begin_batch (self, error))
     return FALSE;
 
   sqlite3_bind_int64 (stmt, 1, confab_message_get_history_id (message));
   bind (stmt, message);
 
   return step_write (self, stmt, error);
+}
+
+gboolean
+confab_history_write_state (ConfabHistory  *self,
+                            ConfabMessage  *message,
+                            GError        **error)
+{
+  return write_row (self, message, STMT_UPDATE, bind_state, error);
+}
+
+gboolean
+confab_history_write_protocol_id (ConfabHistory  *self,
+                                  ConfabMessage  *message,
+                                  GError        **error)
+{
+  return write_row (self, message, STMT_RENUMBER, bind_protocol_id, error);
 }
 
 /**
@@ -1479,12 +1213,12 @@ confab_history_update (ConfabHistory  *self,
     return TRUE;
 
   row = g_hash_table_lookup (self->unwritten, &(gint64) { confab_message_get_history_id (message) });
-  if (row != NULL && writable (self, error))
+  if (row != NULL && confab_history_writable (self, error))
     row_set_state (row, message);
-  else if (!write_row (self, message, STMT_UPDATE, bind_state, error))
+  else if (!confab_history_write_state (self, message, error))
     return FALSE;
 
-  log_update (self, message);
+  confab_history_log_update (self, message);
   count_write (self);
   return TRUE;
 }
@@ -1513,237 +1247,19 @@ confab_history_renumber (ConfabHistory  *self,
     return TRUE;
 
   row = g_hash_table_lookup (self->unwritten, &(gint64) { confab_message_get_history_id (message) });
-  if (row != NULL && writable (self, error))
+  if (row != NULL && confab_history_writable (self, error))
     {
       row->origin = confab_message_get_origin (message);
       row->number = confab_message_get_number (message);
     }
-  else if (!write_row (self, message, STMT_RENUMBER, bind_protocol_id, error))
+  else if (!confab_history_write_protocol_id (self, message, error))
     return FALSE;
 
   seen_add (self, confab_message_get_direction (message), confab_message_get_origin (message),
             confab_message_get_number (message));
-  log_renumber (self, message);
+  confab_history_log_renumber (self, message);
   count_write (self);
   return TRUE;
-}
-
-/* Reading the log back */
-
-typedef struct
-{
-  const guint8 *data;
-  gsize         left;
-  gboolean      ok;
-} Reader;
-
-static guint64
-get_u64 (Reader *reader)
-{
-  guint64 value = 0;
-
-  if (reader->left < sizeof value)
-    {
-      reader->ok = FALSE;
-      return 0;
-    }
-
-  memcpy (&value, reader->data, sizeof value);
-  reader->data += sizeof value;
-  reader->left -= sizeof value;
-  return GUINT64_FROM_LE (value);
-}
-
-static char *
-get_string (Reader *reader)
-{
-  guint32 length;
-
-  if (reader->left < sizeof length)
-    {
-      reader->ok = FALSE;
-      return NULL;
-    }
-
-  memcpy (&length, reader->data, sizeof length);
-  length = GUINT32_FROM_LE (length);
-  reader->data += sizeof length;
-  reader->left -= sizeof length;
-  if (length == G_MAXUINT32)
-    return NULL;
-  if (length > reader->left)
-    {
-      reader->ok = FALSE;
-      return NULL;
-    }
-
-  reader->data += length;
-  reader->left -= length;
-  return g_utf8_make_valid ((const char *)reader->data - length, length);
-}
-
-/* Returns (nullable): the row an ADD record stores */
-static Row *
-read_added (Reader *reader,
-            gint64  id)
-{
-  Row *row = g_new0 (Row, 1);
-
-  row->id = id;
-  row->direction = get_u64 (reader);
-  row->origin = get_u64 (reader);
-  row->number = get_u64 (reader);
-  row->plain = get_u64 (reader) != 0;
-  row->state = get_u64 (reader);
-  row->sent = get_u64 (reader);
-  row->received = get_u64 (reader);
-  row->delivered = get_u64 (reader);
-  row->port = get_u64 (reader);
-  row->host = get_string (reader);
-  row->sender = get_string (reader);
-  row->body = get_string (reader);
-  row->error = get_string (reader);
-
-  if (!reader->ok || id <= 0 || row->direction > CONFAB_DIRECTION_OUTGOING ||
-      row->state > CONFAB_MESSAGE_STATE_RECEIVED || row->port > G_MAXUINT16 ||
-      row->host == NULL || row->sender == NULL || row->body == NULL)
-    {
-      row_free (row);
-      return NULL;
-    }
-
-  return row;
-}
-
-/* Applies one record's payload to the database; a record that makes no
- * sense is skipped.
- */
-static gboolean
-log_apply (ConfabHistory  *self,
-           Reader         *reader,
-           GError        **error)
-{
-  guint64 kind = get_u64 (reader);
-  gint64 id = get_u64 (reader);
-  g_autoptr(ConfabMessage) message = NULL;
-
-  if (kind == RECORD_ADD)
-    {
-      Row *row = read_added (reader, id);
-      gboolean ok = row == NULL || insert_row (self, row, error);
-
-      g_clear_pointer (&row, row_free);
-      return ok;
-    }
-
-  message = confab_message_new_at (CONFAB_DIRECTION_OUTGOING, "", "", 0);
-  confab_message_set_history_id (message, id);
-  if (kind == RECORD_UPDATE)
-    {
-      guint64 state = get_u64 (reader);
-      guint64 plain = get_u64 (reader);
-      gint64 delivered = get_u64 (reader);
-      g_autofree char *reason = get_string (reader);
-
-      if (!reader->ok || state > CONFAB_MESSAGE_STATE_RECEIVED)
-        return TRUE;
-      confab_message_set_state (message, state);
-      confab_message_set_plain (message, plain != 0);
-      confab_message_set_delivered_time (message, delivered);
-      confab_message_set_error (message, reason);
-      return write_row (self, message, STMT_UPDATE, bind_state, error);
-    }
-
-  if (kind == RECORD_RENUMBER)
-    {
-      guint64 origin = get_u64 (reader);
-      guint64 number = get_u64 (reader);
-
-      confab_message_set_id (message, origin, number);
-      return !reader->ok || write_row (self, message, STMT_RENUMBER, bind_protocol_id, error);
-    }
-
-  return TRUE;
-}
-
-/* Puts what the log holds into the database and commits it; the log is
- * then empty. Returns %FALSE if that failed: the log is kept as it is.
- */
-static gboolean
-log_replay (ConfabHistory *self)
-{
-  g_autofree guint8 *contents = NULL;
-  struct stat buf;
-  Reader all;
-  guint records = 0;
-
-  if (fstat (self->log_fd, &buf) != 0 || buf.st_size == 0)
-    return TRUE;
-
-  contents = g_malloc (buf.st_size);
-  if (pread (self->log_fd, contents, buf.st_size, 0) != buf.st_size)
-    return FALSE;
-
-  all = (Reader) { contents, buf.st_size, TRUE };
-  while (all.left >= LOG_HEADER_SIZE)
-    {
-      guint32 length;
-      guint64 hash;
-      Reader record;
-
-      memcpy (&length, all.data, sizeof length);
-      memcpy (&hash, all.data + sizeof length, sizeof hash);
-      length = GUINT32_FROM_LE (length);
-      if (length > all.left - LOG_HEADER_SIZE ||
-          GUINT64_FROM_LE (hash) != fnv1a (all.data + LOG_HEADER_SIZE, length))
-        break;
-
-      record = (Reader) { all.data + LOG_HEADER_SIZE, length, TRUE };
-      if (!log_apply (self, &record, NULL))
-        return FALSE;
-      all.data += LOG_HEADER_SIZE + length;
-      all.left -= LOG_HEADER_SIZE + length;
-      records++;
-    }
-
-  if (all.left > 0)
-    g_message ("History log %s: the last %" G_GSIZE_FORMAT " bytes were cut short; "
-               "dropped", self->log_path, all.left);
-  g_debug ("History log %s: %u records replayed", self->log_path, records);
-
-  return records == 0 || commit_database (self, NULL);
-}
-
-/* Takes the log, if no other handle has it, and replays what it holds. A
- * file that cannot be written has no log: nothing is written to it.
- */
-static void
-open_log (ConfabHistory *self)
-{
-  gboolean replayed;
-
-  self->log_path = g_strconcat (self->path, "-log", NULL);
-  if (self->failure != NULL)
-    return;
-
-  self->log_fd = g_open (self->log_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (self->log_fd < 0)
-    {
-      g_debug ("No history log %s: %s", self->log_path, g_strerror (errno));
-      return;
-    }
-
-  self->replaying = TRUE;
-  replayed = flock (self->log_fd, LOCK_EX | LOCK_NB) == 0 && log_replay (self);
-  self->replaying = FALSE;
-  if (!replayed)
-    {
-      close (self->log_fd);
-      self->log_fd = -1;
-      return;
-    }
-
-  log_cut (self);
 }
 
 static char *
@@ -1924,7 +1440,7 @@ confab_history_clear (ConfabHistory  *self,
 {
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
 
-  if (!writable (self, error) || !begin_batch (self, error))
+  if (!confab_history_writable (self, error) || !begin_batch (self, error))
     return FALSE;
 
   g_hash_table_remove_all (self->unwritten);
@@ -1933,8 +1449,8 @@ confab_history_clear (ConfabHistory  *self,
     return FALSE;
 
   if (self->log_fd >= 0)
-    log_wipe (self);
-  if (!commit_database (self, error))
+    confab_history_log_wipe (self);
+  if (!confab_history_commit_database (self, error))
     return FALSE;
 
   /* The log still holds the deleted pages until it is checkpointed. */

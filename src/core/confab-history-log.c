@@ -1,0 +1,444 @@
+/* confab-history-log.c — ConfabHistory: the log of what is not in the database yet
+ *
+ * Before a message is sent or acknowledged, what changed since the last
+ * commit of the database is appended here: one write, which the kernel
+ * keeps if the process is killed. Each commit of the database empties it;
+ * opening the history replays what it still holds. See confab-history.c
+ * for the record format.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "confab-history"
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "confab-history-private.h"
+
+#define LOG_HEADER_SIZE 12
+
+enum {
+  RECORD_ADD = 1,
+  RECORD_UPDATE,
+  RECORD_RENUMBER,
+};
+
+/* The log */
+
+static void
+put_u64 (GByteArray *bytes,
+         guint64     value)
+{
+  value = GUINT64_TO_LE (value);
+  g_byte_array_append (bytes, (const guint8 *)&value, sizeof value);
+}
+
+/* A NULL string is stored as the length G_MAXUINT32. */
+static void
+put_string (GByteArray *bytes,
+            const char *text)
+{
+  guint32 length = text != NULL ? strlen (text) : G_MAXUINT32;
+  guint32 le = GUINT32_TO_LE (length);
+
+  g_byte_array_append (bytes, (const guint8 *)&le, sizeof le);
+  if (text != NULL)
+    g_byte_array_append (bytes, (const guint8 *)text, length);
+}
+
+static guint64
+fnv1a (const guint8 *data,
+       gsize         length)
+{
+  guint64 hash = G_GUINT64_CONSTANT (0xcbf29ce484222325);
+
+  for (gsize i = 0; i < length; i++)
+    hash = (hash ^ data[i]) * G_GUINT64_CONSTANT (0x100000001b3);
+
+  return hash;
+}
+
+static gboolean
+log_flush_cb (gpointer user_data)
+{
+  ConfabHistory *self = user_data;
+
+  self->log_flush_id = 0;
+  if (confab_history_writable (self, NULL))
+    confab_history_log_flush (self, NULL);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Starts a record of @kind on row @id; returns where it starts. */
+static guint
+log_begin (ConfabHistory *self,
+           guint          kind,
+           gint64         id)
+{
+  guint start = self->log_pending->len;
+
+  if (self->log_flush_id == 0)
+    self->log_flush_id = g_idle_add_full (G_PRIORITY_DEFAULT, log_flush_cb, self, NULL);
+
+  g_byte_array_set_size (self->log_pending, start + LOG_HEADER_SIZE);
+  put_u64 (self->log_pending, kind);
+  put_u64 (self->log_pending, id);
+  return start;
+}
+
+static void
+log_end (ConfabHistory *self,
+         guint          start)
+{
+  guint8 *record = self->log_pending->data + start;
+  guint32 length = GUINT32_TO_LE (self->log_pending->len - start - LOG_HEADER_SIZE);
+  guint64 hash = GUINT64_TO_LE (fnv1a (record + LOG_HEADER_SIZE, self->log_pending->len - start -
+                                                                 LOG_HEADER_SIZE));
+
+  memcpy (record, &length, sizeof length);
+  memcpy (record + sizeof length, &hash, sizeof hash);
+}
+
+void
+confab_history_log_add (ConfabHistory *self,
+                        const Row     *row)
+{
+  guint start;
+
+  if (self->log_fd < 0)
+    return;
+
+  start = log_begin (self, RECORD_ADD, row->id);
+  put_u64 (self->log_pending, row->direction);
+  put_u64 (self->log_pending, row->origin);
+  put_u64 (self->log_pending, row->number);
+  put_u64 (self->log_pending, row->plain);
+  put_u64 (self->log_pending, row->state);
+  put_u64 (self->log_pending, row->sent);
+  put_u64 (self->log_pending, row->received);
+  put_u64 (self->log_pending, row->delivered);
+  put_u64 (self->log_pending, row->port);
+  put_string (self->log_pending, row->host);
+  put_string (self->log_pending, row->sender);
+  put_string (self->log_pending, row->body);
+  put_string (self->log_pending, row->error);
+  log_end (self, start);
+}
+
+void
+confab_history_log_update (ConfabHistory *self,
+                           ConfabMessage *message)
+{
+  guint start;
+
+  if (self->log_fd < 0)
+    return;
+
+  start = log_begin (self, RECORD_UPDATE, confab_message_get_history_id (message));
+  put_u64 (self->log_pending, confab_message_get_state (message));
+  put_u64 (self->log_pending, confab_message_get_plain (message));
+  put_u64 (self->log_pending, confab_message_get_delivered_time (message));
+  put_string (self->log_pending, confab_message_get_error (message));
+  log_end (self, start);
+}
+
+void
+confab_history_log_renumber (ConfabHistory *self,
+                             ConfabMessage *message)
+{
+  guint start;
+
+  if (self->log_fd < 0)
+    return;
+
+  start = log_begin (self, RECORD_RENUMBER, confab_message_get_history_id (message));
+  put_u64 (self->log_pending, confab_message_get_origin (message));
+  put_u64 (self->log_pending, confab_message_get_number (message));
+  log_end (self, start);
+}
+
+/* Appends the pending records to the log: on disk once this returns. */
+gboolean
+confab_history_log_flush (ConfabHistory  *self,
+                          GError        **error)
+{
+  const guint8 *data = self->log_pending->data;
+  gsize left = self->log_pending->len;
+
+  while (left > 0)
+    {
+      gssize written = pwrite (self->log_fd, data, left, self->log_size);
+
+      if (written < 0 && errno == EINTR)
+        continue;
+      if (written < 0)
+        {
+          int saved_errno = errno;
+
+          confab_history_fail (self, error, g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
+                                          "%s: %s", self->log_path, g_strerror (saved_errno)));
+          return FALSE;
+        }
+      data += written;
+      left -= written;
+      self->log_size += written;
+    }
+
+  g_byte_array_set_size (self->log_pending, 0);
+  return TRUE;
+}
+
+/* Overwrites the log's text, as secure_delete does the file's. */
+void
+confab_history_log_wipe (ConfabHistory *self)
+{
+  g_autofree guint8 *zeros = NULL;
+  struct stat buf;
+
+  g_byte_array_set_size (self->log_pending, 0);
+  if (fstat (self->log_fd, &buf) != 0 || buf.st_size == 0)
+    return;
+
+  zeros = g_malloc0 (buf.st_size);
+  if (pwrite (self->log_fd, zeros, buf.st_size, 0) != buf.st_size)
+    g_debug ("Overwriting %s: %s", self->log_path, g_strerror (errno));
+}
+
+/* After a commit of the database the log holds nothing it lacks. */
+void
+confab_history_log_cut (ConfabHistory *self)
+{
+  g_byte_array_set_size (self->log_pending, 0);
+  self->log_size = 0;
+  if (ftruncate (self->log_fd, 0) != 0)
+    g_debug ("Emptying %s: %s", self->log_path, g_strerror (errno));
+}
+
+/* Reading the log back */
+
+typedef struct
+{
+  const guint8 *data;
+  gsize         left;
+  gboolean      ok;
+} Reader;
+
+static guint64
+get_u64 (Reader *reader)
+{
+  guint64 value = 0;
+
+  if (reader->left < sizeof value)
+    {
+      reader->ok = FALSE;
+      return 0;
+    }
+
+  memcpy (&value, reader->data, sizeof value);
+  reader->data += sizeof value;
+  reader->left -= sizeof value;
+  return GUINT64_FROM_LE (value);
+}
+
+static char *
+get_string (Reader *reader)
+{
+  guint32 length;
+
+  if (reader->left < sizeof length)
+    {
+      reader->ok = FALSE;
+      return NULL;
+    }
+
+  memcpy (&length, reader->data, sizeof length);
+  length = GUINT32_FROM_LE (length);
+  reader->data += sizeof length;
+  reader->left -= sizeof length;
+  if (length == G_MAXUINT32)
+    return NULL;
+  if (length > reader->left)
+    {
+      reader->ok = FALSE;
+      return NULL;
+    }
+
+  reader->data += length;
+  reader->left -= length;
+  return g_utf8_make_valid ((const char *)reader->data - length, length);
+}
+
+/* Returns (nullable): the row an ADD record stores */
+static Row *
+read_added (Reader *reader,
+            gint64  id)
+{
+  Row *row = g_new0 (Row, 1);
+
+  row->id = id;
+  row->direction = get_u64 (reader);
+  row->origin = get_u64 (reader);
+  row->number = get_u64 (reader);
+  row->plain = get_u64 (reader) != 0;
+  row->state = get_u64 (reader);
+  row->sent = get_u64 (reader);
+  row->received = get_u64 (reader);
+  row->delivered = get_u64 (reader);
+  row->port = get_u64 (reader);
+  row->host = get_string (reader);
+  row->sender = get_string (reader);
+  row->body = get_string (reader);
+  row->error = get_string (reader);
+
+  if (!reader->ok || id <= 0 || row->direction > CONFAB_DIRECTION_OUTGOING ||
+      row->state > CONFAB_MESSAGE_STATE_RECEIVED || row->port > G_MAXUINT16 ||
+      row->host == NULL || row->sender == NULL || row->body == NULL)
+    {
+      confab_history_row_free (row);
+      return NULL;
+    }
+
+  return row;
+}
+
+/* Applies one record's payload to the database; a record that makes no
+ * sense is skipped.
+ */
+static gboolean
+log_apply (ConfabHistory  *self,
+           Reader         *reader,
+           GError        **error)
+{
+  guint64 kind = get_u64 (reader);
+  gint64 id = get_u64 (reader);
+  g_autoptr(ConfabMessage) message = NULL;
+
+  if (kind == RECORD_ADD)
+    {
+      Row *row = read_added (reader, id);
+      gboolean ok = row == NULL || confab_history_insert_row (self, row, error);
+
+      g_clear_pointer (&row, confab_history_row_free);
+      return ok;
+    }
+
+  message = confab_message_new_at (CONFAB_DIRECTION_OUTGOING, "", "", 0);
+  confab_message_set_history_id (message, id);
+  if (kind == RECORD_UPDATE)
+    {
+      guint64 state = get_u64 (reader);
+      guint64 plain = get_u64 (reader);
+      gint64 delivered = get_u64 (reader);
+      g_autofree char *reason = get_string (reader);
+
+      if (!reader->ok || state > CONFAB_MESSAGE_STATE_RECEIVED)
+        return TRUE;
+      confab_message_set_state (message, state);
+      confab_message_set_plain (message, plain != 0);
+      confab_message_set_delivered_time (message, delivered);
+      confab_message_set_error (message, reason);
+      return confab_history_write_state (self, message, error);
+    }
+
+  if (kind == RECORD_RENUMBER)
+    {
+      guint64 origin = get_u64 (reader);
+      guint64 number = get_u64 (reader);
+
+      confab_message_set_id (message, origin, number);
+      return !reader->ok || confab_history_write_protocol_id (self, message, error);
+    }
+
+  return TRUE;
+}
+
+/* Puts what the log holds into the database and commits it; the log is
+ * then empty. Returns %FALSE if that failed: the log is kept as it is.
+ */
+static gboolean
+log_replay (ConfabHistory *self)
+{
+  g_autofree guint8 *contents = NULL;
+  struct stat buf;
+  Reader all;
+  guint records = 0;
+
+  if (fstat (self->log_fd, &buf) != 0 || buf.st_size == 0)
+    return TRUE;
+
+  contents = g_malloc (buf.st_size);
+  if (pread (self->log_fd, contents, buf.st_size, 0) != buf.st_size)
+    return FALSE;
+
+  all = (Reader) { contents, buf.st_size, TRUE };
+  while (all.left >= LOG_HEADER_SIZE)
+    {
+      guint32 length;
+      guint64 hash;
+      Reader record;
+
+      memcpy (&length, all.data, sizeof length);
+      memcpy (&hash, all.data + sizeof length, sizeof hash);
+      length = GUINT32_FROM_LE (length);
+      if (length > all.left - LOG_HEADER_SIZE ||
+          GUINT64_FROM_LE (hash) != fnv1a (all.data + LOG_HEADER_SIZE, length))
+        break;
+
+      record = (Reader) { all.data + LOG_HEADER_SIZE, length, TRUE };
+      if (!log_apply (self, &record, NULL))
+        return FALSE;
+      all.data += LOG_HEADER_SIZE + length;
+      all.left -= LOG_HEADER_SIZE + length;
+      records++;
+    }
+
+  if (all.left > 0)
+    g_message ("History log %s: the last %" G_GSIZE_FORMAT " bytes were cut short; "
+               "dropped", self->log_path, all.left);
+  g_debug ("History log %s: %u records replayed", self->log_path, records);
+
+  return records == 0 || confab_history_commit_database (self, NULL);
+}
+
+/* Takes the log, if no other handle has it, and replays what it holds. A
+ * file that cannot be written has no log: nothing is written to it.
+ */
+void
+confab_history_log_open (ConfabHistory *self)
+{
+  gboolean replayed;
+
+  self->log_path = g_strconcat (self->path, "-log", NULL);
+  if (self->failure != NULL)
+    return;
+
+  self->log_fd = g_open (self->log_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (self->log_fd < 0)
+    {
+      g_debug ("No history log %s: %s", self->log_path, g_strerror (errno));
+      return;
+    }
+
+  self->replaying = TRUE;
+  replayed = flock (self->log_fd, LOCK_EX | LOCK_NB) == 0 && log_replay (self);
+  self->replaying = FALSE;
+  if (!replayed)
+    {
+      close (self->log_fd);
+      self->log_fd = -1;
+      return;
+    }
+
+  confab_history_log_cut (self);
+}
+

@@ -1,0 +1,120 @@
+/* confab-history-private.h — what confab-history.c and its log share
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <sqlite3.h>
+
+#include "confab-history.h"
+
+G_BEGIN_DECLS
+
+enum {
+  STMT_INSERT,
+  STMT_UPDATE,
+  STMT_RENUMBER,
+  STMT_LOAD,
+  STMT_UNSENT,
+  N_STMTS
+};
+
+typedef struct _Checkpointer Checkpointer;
+
+/* A message's row as it will be written */
+typedef struct
+{
+  gint64   id;
+  guint64  origin;
+  guint64  number;
+  gint64   sent;
+  gint64   received;
+  gint64   delivered;
+  guint    port;
+  guint    direction;
+  guint    plain;
+  guint    state;
+  char    *host;
+  char    *sender;
+  char    *body;
+  char    *error;
+} Row;
+
+typedef struct
+{
+  guint64 origin;
+  guint64 number;
+  guint   direction;
+} SeenId;
+
+struct _ConfabHistory
+{
+  GObject       parent_instance;
+
+  sqlite3      *db;
+  sqlite3_stmt *stmts[N_STMTS];
+  char         *path;
+  char         *moved_to;
+  GError       *recovery;
+  /* Set by the first failed write; no write is tried after it. */
+  GError       *failure;
+  gboolean      in_batch;
+  guint         batch_writes;
+  GSource      *commit_source;
+  Checkpointer *checkpointer;
+  /* When the write now waiting for a lock first found it taken */
+  gint64        busy_since;
+  /* -1 while another handle owns the log */
+  int           log_fd;
+  char         *log_path;
+  gsize         log_size;
+  gboolean      replaying;
+  /* Records of what changed since the last confab_history_commit(), which
+   * go to the log by the end of the main-loop turn at the latest
+   */
+  GByteArray   *log_pending;
+  guint         log_flush_id;
+  /* Row ids are given here, so that a row can wait to be written */
+  gint64        next_id;
+  /* Rows added and not yet written, by id, with what changed since */
+  GPtrArray    *unwritten_rows;
+  GHashTable   *unwritten;
+  /* The protocol ids of the newest SEEN_MAX messages, in a ring */
+  GHashTable   *seen;
+  SeenId       *seen_ring;
+  guint         seen_next;
+};
+
+void      confab_history_row_free           (Row            *row);
+gboolean  confab_history_writable           (ConfabHistory  *self,
+                                             GError        **error);
+void      confab_history_fail               (ConfabHistory  *self,
+                                             GError        **error,
+                                             GError         *reason);
+gboolean  confab_history_insert_row         (ConfabHistory  *self,
+                                             const Row      *row,
+                                             GError        **error);
+gboolean  confab_history_write_state        (ConfabHistory  *self,
+                                             ConfabMessage  *message,
+                                             GError        **error);
+gboolean  confab_history_write_protocol_id  (ConfabHistory  *self,
+                                             ConfabMessage  *message,
+                                             GError        **error);
+gboolean  confab_history_commit_database    (ConfabHistory  *self,
+                                             GError        **error);
+
+/* confab-history-log.c */
+void      confab_history_log_open           (ConfabHistory  *self);
+void      confab_history_log_add            (ConfabHistory  *self,
+                                             const Row      *row);
+void      confab_history_log_update         (ConfabHistory  *self,
+                                             ConfabMessage  *message);
+void      confab_history_log_renumber       (ConfabHistory  *self,
+                                             ConfabMessage  *message);
+gboolean  confab_history_log_flush          (ConfabHistory  *self,
+                                             GError        **error);
+void      confab_history_log_cut            (ConfabHistory  *self);
+void      confab_history_log_wipe           (ConfabHistory  *self);
+
+G_END_DECLS
