@@ -161,6 +161,10 @@ confab_send (int    argc,
   run.conversation = conversation_new (argv[5], "sender.db", atoi (argv[2]), atoi (argv[3]),
                                        argv[6]);
   wait_for_key (run.conversation, argv[6][0] == '1');
+  /* As the window of someone writing does: the list keeps what fills it and
+   * the history the rest, rather than all 200,000 in memory.
+   */
+  confab_conversation_set_follow_newest (run.conversation, TRUE);
   g_signal_connect_swapped (confab_conversation_get_channel (run.conversation), "delivered",
                             G_CALLBACK (on_delivered), &run);
   g_signal_connect_swapped (confab_conversation_get_channel (run.conversation), "failed",
