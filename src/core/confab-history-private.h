@@ -35,10 +35,15 @@ typedef struct
   guint    direction;
   guint    plain;
   guint    state;
+  char    *error;
+  /* In data[], with their lengths */
   char    *host;
   char    *sender;
   char    *body;
-  char    *error;
+  gsize    host_len;
+  gsize    sender_len;
+  gsize    body_len;
+  char     data[];
 } Row;
 
 typedef struct
@@ -86,6 +91,9 @@ struct _ConfabHistory
   guint         seen_next;
 };
 
+Row      *confab_history_row_alloc          (const char     *host,
+                                             const char     *sender,
+                                             const char     *body);
 void      confab_history_row_free           (Row            *row);
 gboolean  confab_history_writable           (ConfabHistory  *self,
                                              GError        **error);

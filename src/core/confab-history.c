@@ -1,25 +1,19 @@
 /* confab-history.c — the SQLite store of messages and the outbox
  *
- * One table of messages in local order (the rowid), each with its peer, so
- * that several conversations can share the file. Writes gather in one
- * transaction of the database, committed COMMIT_DELAY_MS after the first.
- * Where something must be on disk first (before a send, before an ack),
- * confab_history_commit() appends what changed since to a log beside the
- * file instead: one write() rather than a commit, which costs tens of
- * microseconds and several page writes. Opening the history replays the log
- * into the database; each commit of the database empties it.
+ * One table of messages in local order (the row id, which the history
+ * gives), each with its peer, so that several conversations can share the
+ * file. A message added waits in memory as a row, with the changes made to
+ * it meanwhile, and is written in one transaction of the database with
+ * everything else of the last COMMIT_DELAY_MS. Where something must be on
+ * disk first (before a send, before an ack), confab_history_commit()
+ * appends what changed to the log beside the file instead
+ * (confab-history-log.c): one write() rather than a commit, which costs
+ * tens of microseconds and several page writes.
  *
  * Both survive the process being killed as soon as they return: the log and
  * the database's WAL (synchronous=NORMAL) are in the kernel then; only a
  * power cut may lose the last ones. Checkpoints, which wait for the disk,
  * run in a thread.
- *
- * The log, `PATH-log`, belongs to the handle that holds its flock(); another
- * handle on the same file commits to the database directly. It is a run of
- * records, each a little-endian u32 length and a u64 FNV-1a hash of the
- * payload, then the payload: a kind, the row id and the fields the kind
- * stores (see log_add() and log_apply()). Replay stops at the first record
- * cut short or damaged: the last write before a crash.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -132,12 +126,27 @@ static const char *const statements[N_STMTS] = {
     " WHERE direction = 1 AND state = 0 ORDER BY id",
 };
 
+/* One allocation for the row and its three strings */
+Row *
+confab_history_row_alloc (const char *host,
+                          const char *sender,
+                          const char *body)
+{
+  gsize host_len = strlen (host), sender_len = strlen (sender), body_len = strlen (body);
+  Row *row = g_malloc0 (sizeof (Row) + host_len + sender_len + body_len + 3);
+
+  row->host = memcpy (row->data, host, host_len + 1);
+  row->sender = memcpy (row->host + host_len + 1, sender, sender_len + 1);
+  row->body = memcpy (row->sender + sender_len + 1, body, body_len + 1);
+  row->host_len = host_len;
+  row->sender_len = sender_len;
+  row->body_len = body_len;
+  return row;
+}
+
 void
 confab_history_row_free (Row *row)
 {
-  g_free (row->host);
-  g_free (row->sender);
-  g_free (row->body);
   g_free (row->error);
   g_free (row);
 }
@@ -156,7 +165,10 @@ row_set_state (Row           *row,
 static Row *
 row_new (ConfabMessage *message)
 {
-  Row *row = g_new0 (Row, 1);
+  Row *row = confab_history_row_alloc (confab_message_get_peer_host (message) != NULL
+                                       ? confab_message_get_peer_host (message) : "",
+                                       confab_message_get_sender (message),
+                                       confab_message_get_text (message));
 
   row->id = confab_message_get_history_id (message);
   row->origin = confab_message_get_origin (message);
@@ -165,10 +177,6 @@ row_new (ConfabMessage *message)
   row->received = confab_message_get_received_time (message);
   row->port = confab_message_get_peer_port (message);
   row->direction = confab_message_get_direction (message);
-  row->host = g_strdup (confab_message_get_peer_host (message) != NULL
-                        ? confab_message_get_peer_host (message) : "");
-  row->sender = g_strdup (confab_message_get_sender (message));
-  row->body = g_strdup (confab_message_get_text (message));
   row_set_state (row, message);
   return row;
 }
@@ -1052,13 +1060,13 @@ confab_history_insert_row (ConfabHistory  *self,
   if (!confab_history_writable (self, error) || !begin_batch (self, error))
     return FALSE;
 
-  sqlite3_bind_text (stmt, 1, row->host, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 1, row->host, row->host_len, SQLITE_STATIC);
   sqlite3_bind_int (stmt, 2, row->port);
   sqlite3_bind_int (stmt, 3, row->direction);
   bind_nullable_int (stmt, 4, (gint64)row->origin);
   bind_nullable_int (stmt, 5, (gint64)row->number);
-  sqlite3_bind_text (stmt, 6, row->sender, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 7, row->body, strlen (row->body), SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 6, row->sender, row->sender_len, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 7, row->body, row->body_len, SQLITE_STATIC);
   sqlite3_bind_int (stmt, 8, row->plain);
   sqlite3_bind_int (stmt, 9, row->state);
   sqlite3_bind_text (stmt, 10, row->error, -1, SQLITE_STATIC);
