@@ -311,7 +311,7 @@ confab_conversation_append (ConfabConversation *self,
     self->publish_id = g_idle_add_full (G_PRIORITY_DEFAULT, publish_cb, self, NULL);
 }
 
-/* A message from the peer: stored in the dispatch's batch (committed at
+/* A message from the peer: stored with the dispatch's batch (on disk at
  * ::batch-end, before the channel acknowledges it) and shown with the batch.
  */
 static void

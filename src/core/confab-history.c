@@ -106,7 +106,9 @@ static const char migrate_v1[] =
                 "state, error, sent_time, received_time, delivered_time"
 
 static const char *const statements[N_STMTS] = {
-  /* ?14, the row id, is NULL but in a replay of the log. */
+  /* IGNORE: a row the log holds already, or an incoming message stored
+   * before the newest SEEN_MAX
+   */
   [STMT_INSERT] =
     "INSERT OR IGNORE INTO messages (peer_host, peer_port, direction, origin, number, sender,"
     " body, plain, state, error, sent_time, received_time, delivered_time, id)"
@@ -1104,9 +1106,11 @@ write_rows (ConfabHistory  *self,
  * confab_history_add:
  * @message: a message not yet stored
  *
- * Stores every field of @message and sets its history id. An incoming
- * message already stored under its protocol id is left alone (its history
- * id stays 0). The write is committed with the dispatch's batch.
+ * Stores every field of @message and sets its history id. A message
+ * already stored under its protocol id (one of the newest SEEN_MAX) is left
+ * alone: its history id stays 0. It is on disk after the next
+ * confab_history_commit(), and in the database within COMMIT_DELAY_MS;
+ * changes made to it before then are written with it.
  *
  * Returns: %FALSE if the history cannot be written
  */
