@@ -372,47 +372,40 @@ test_duplicate (Fixture       *fixture,
   g_assert_cmpint (confab_history_count (history, NULL), ==, 3);
 }
 
-/* Writes gather in one transaction of the database, committed a moment
- * later; an explicit commit puts them in the log beside it at once.
- */
-static void
-test_batching (Fixture       *fixture,
-               gconstpointer  data)
+/* Returns (nullable): where @needle first stands in @length bytes */
+static char *
+find_bytes (char       *contents,
+            gsize       length,
+            const char *needle)
 {
-  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
-  g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
-  Stored all = { fixture->path, 5 };
+  for (gsize i = 0; i + strlen (needle) <= length; i++)
+    if (memcmp (contents + i, needle, strlen (needle)) == 0)
+      return contents + i;
 
-  for (guint i = 1; i <= 3; i++)
-    {
-      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, "x", 1, i);
+  return NULL;
+}
 
-      add_ok (history, message);
-    }
-  g_assert_cmpint (count_with_sqlite (fixture->path), ==, 0);
-  g_assert_cmpint (file_size (log), ==, 0);
+static gboolean
+file_contains (const char *path,
+               const char *needle)
+{
+  g_autofree char *contents = NULL;
+  gsize length = 0;
 
-  commit_ok (history);
-  g_assert_cmpint (file_size (log), >, 0);
+  if (!g_file_get_contents (path, &contents, &length, NULL))
+    return FALSE;
 
-  for (guint i = 4; i <= 5; i++)
-    {
-      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, "x", 1, i);
-
-      add_ok (history, message);
-    }
-  TEST_WAIT_UNTIL (database_holds, &all);
-  /* Once in the database, the log has nothing left to keep. */
-  g_assert_cmpint (file_size (log), ==, 0);
+  return find_bytes (contents, length, needle) != NULL;
 }
 
 /* Copies the history's files as they are on disk now, as a crash would
- * leave them, to @dir; returns the copy's path.
+ * leave them, to @dir; returns the copy's path. With @tear, the log's record
+ * holding that text is one whose copy into the log the crash cut short.
  */
 static char *
 copy_as_crashed (const char *path,
                  const char *dir,
-                 gssize      log_cut)
+                 const char *tear)
 {
   const char *suffixes[] = { "", "-wal", "-log" };
   char *copy = g_build_filename (dir, "crashed.db", NULL);
@@ -426,12 +419,53 @@ copy_as_crashed (const char *path,
 
       if (!g_file_get_contents (from, &contents, &length, NULL))
         continue;
-      if (g_str_equal (suffixes[i], "-log"))
-        length -= MIN ((gsize)log_cut, length);
+      if (g_str_equal (suffixes[i], "-log") && tear != NULL)
+        {
+          char *text = find_bytes (contents, length, tear);
+
+          g_assert_nonnull (text);
+          memset (text, 0, strlen (tear));
+        }
       g_assert_true (g_file_set_contents (to, contents, length, NULL));
     }
 
   return copy;
+}
+
+/* Writes gather in one transaction of the database, committed a moment
+ * later; each is in the log beside it at once. Once they are in the
+ * database, the log has nothing left to replay.
+ */
+static void
+test_batching (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
+  g_autofree char *copy = NULL;
+  Stored all = { fixture->path, 5 };
+  sqlite3 *db = NULL;
+
+  for (guint i = 1; i <= 5; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("batched %u", i);
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, text, 1, i);
+
+      add_ok (history, message);
+    }
+  g_assert_cmpint (count_with_sqlite (fixture->path), ==, 0);
+  g_assert_true (file_contains (log, "batched 5"));
+
+  TEST_WAIT_UNTIL (database_holds, &all);
+  copy = copy_as_crashed (fixture->path, fixture->dir, NULL);
+  g_assert_cmpint (sqlite3_open (copy, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "DELETE FROM messages", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+  {
+    g_autoptr(ConfabHistory) crashed = open_ok (copy);
+
+    g_assert_cmpint (confab_history_count (crashed, NULL), ==, 0);
+  }
 }
 
 /* @count messages from the peer and one of ours, delivered: stored, then
@@ -477,7 +511,7 @@ test_log_replayed (Fixture       *fixture,
 {
   g_autoptr(ConfabHistory) history = open_ok (fixture->path);
   g_autoptr(GPtrArray) messages = commit_some (history, 4);
-  g_autofree char *copy = copy_as_crashed (fixture->path, fixture->dir, 0);
+  g_autofree char *copy = copy_as_crashed (fixture->path, fixture->dir, NULL);
   g_autofree char *copy_log = g_strconcat (copy, "-log", NULL);
   g_autoptr(GPtrArray) loaded = NULL;
   ConfabHistory *reopened;
@@ -492,7 +526,7 @@ test_log_replayed (Fixture       *fixture,
   for (guint i = 0; i < messages->len; i++)
     assert_same_message (g_ptr_array_index (messages, i), g_ptr_array_index (loaded, i));
   g_assert_cmpint (count_with_sqlite (copy), ==, messages->len);
-  g_assert_cmpint (file_size (copy_log), ==, 0);
+  g_assert_false (file_contains (copy_log, "theirs 1"));
   g_assert_finalize_object (reopened);
 
   reopened = open_ok (copy);
@@ -517,7 +551,7 @@ test_log_torn (Fixture       *fixture,
 
   add_ok (history, last);
   commit_ok (history);
-  copy = copy_as_crashed (fixture->path, fixture->dir, 7);
+  copy = copy_as_crashed (fixture->path, fixture->dir, "cut short");
 
   reopened = open_ok (copy);
   g_assert_null (confab_history_get_failure (reopened));
@@ -540,15 +574,19 @@ test_log_owned_once (Fixture       *fixture,
   g_autoptr(ConfabHistory) history = open_ok (fixture->path);
   g_autoptr(GPtrArray) messages = commit_some (history, 2);
   g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
-  gint64 logged = file_size (log);
+  g_autofree char *logged = NULL;
+  g_autofree char *after = NULL;
+  gsize logged_length, after_length;
 
-  g_assert_cmpint (logged, >, 0);
+  g_assert_true (g_file_get_contents (log, &logged, &logged_length, NULL));
+  g_assert_true (file_contains (log, "theirs 2"));
   {
     g_autoptr(ConfabHistory) second = open_ok (fixture->path);
 
-    g_assert_cmpint (file_size (log), ==, logged);
+    g_assert_cmpint (confab_history_count (second, NULL), ==, 0);
   }
-  g_assert_cmpint (file_size (log), ==, logged);
+  g_assert_true (g_file_get_contents (log, &after, &after_length, NULL));
+  g_assert_cmpmem (after, after_length, logged, logged_length);
   g_assert_cmpint (confab_history_count (history, NULL), ==, messages->len);
 }
 
@@ -1058,22 +1096,6 @@ test_full (Fixture       *fixture,
   g_assert_cmpuint (loaded->len, ==, 5 + added);
 }
 
-static gboolean
-file_contains (const char *path,
-               const char *needle)
-{
-  g_autofree char *contents = NULL;
-  gsize length = 0;
-
-  if (!g_file_get_contents (path, &contents, &length, NULL))
-    return FALSE;
-
-  for (gsize i = 0; i + strlen (needle) <= length; i++)
-    if (memcmp (contents + i, needle, strlen (needle)) == 0)
-      return TRUE;
-
-  return FALSE;
-}
 
 /* Clearing deletes the text from the file and its log, not only the rows. */
 static void

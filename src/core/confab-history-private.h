@@ -73,13 +73,14 @@ struct _ConfabHistory
   /* -1 while another handle owns the log */
   int           log_fd;
   char         *log_path;
+  guint8       *log_map;
+  gsize         log_map_size;
+  /* Where the next record goes */
   gsize         log_size;
+  guint32       log_generation;
   gboolean      replaying;
-  /* Records of what changed since the last confab_history_commit(), which
-   * go to the log by the end of the main-loop turn at the latest
-   */
+  /* The record being made */
   GByteArray   *log_pending;
-  guint         log_flush_id;
   /* Row ids are given here, so that a row can wait to be written */
   gint64        next_id;
   /* Rows added and not yet written, by id, with what changed since */

@@ -23,12 +23,10 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <sqlite3.h>
-#include <sys/file.h>
-#include <sys/stat.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "confab-history-private.h"
@@ -630,7 +628,6 @@ confab_history_dispose (GObject *object)
   if (self->commit_source != NULL)
     g_source_destroy (self->commit_source);
   g_clear_pointer (&self->commit_source, g_source_unref);
-  g_clear_handle_id (&self->log_flush_id, g_source_remove);
 
   G_OBJECT_CLASS (confab_history_parent_class)->dispose (object);
 }
@@ -645,6 +642,8 @@ confab_history_finalize (GObject *object)
    */
   checkpointer_release (self->checkpointer);
   close_db (self);
+  if (self->log_map != NULL)
+    munmap (self->log_map, self->log_map_size);
   if (self->log_fd >= 0)
     close (self->log_fd);
   g_clear_pointer (&self->log_path, g_free);
