@@ -564,6 +564,39 @@ test_log_torn (Fixture       *fixture,
                    confab_message_get_history_id (g_ptr_array_index (loaded, loaded->len - 1)));
 }
 
+/* More than the log's first megabyte before the database commits: the log
+ * grows, and a crash then loses none of it.
+ */
+static void
+test_log_grows (Fixture       *fixture,
+                gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autofree char *copy = NULL;
+  g_autoptr(GPtrArray) loaded = NULL;
+  g_autoptr(ConfabHistory) reopened = NULL;
+
+  while (text->len < 65536)
+    g_string_append (text, "a long message, again and again; ");
+
+  for (guint i = 1; i <= 40; i++)
+    {
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, text->str,
+                                                       2, i);
+
+      add_ok (history, message);
+    }
+  commit_ok (history);
+  copy = copy_as_crashed (fixture->path, fixture->dir, NULL);
+  g_assert_cmpint (count_with_sqlite (copy), ==, 0);
+
+  reopened = open_ok (copy);
+  loaded = load_ok (reopened, 0, 100);
+  g_assert_cmpuint (loaded->len, ==, 40);
+  g_assert_cmpstr (confab_message_get_text (g_ptr_array_index (loaded, 39)), ==, text->str);
+}
+
 /* A second handle on the file (another part of the program reading it)
  * leaves the log to the first, which alone replays and cuts it.
  */
@@ -1148,6 +1181,7 @@ main (int   argc,
   ADD ("batching", test_batching);
   ADD ("log-replayed", test_log_replayed);
   ADD ("log-torn", test_log_torn);
+  ADD ("log-grows", test_log_grows);
   ADD ("log-owned-once", test_log_owned_once);
   ADD ("checkpoints", test_checkpoints);
   ADD ("closed-while-checkpointing", test_closed_while_checkpointing);
