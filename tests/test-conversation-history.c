@@ -624,6 +624,48 @@ test_no_repeat_across_restart (Fixture       *fixture,
   }
 }
 
+/* Datagrams waiting at @socket, read and counted without blocking */
+static guint
+waiting_datagrams (GSocket *socket)
+{
+  char buffer[2048];
+  guint count = 0;
+
+  g_socket_set_blocking (socket, FALSE);
+  while (g_socket_receive (socket, buffer, sizeof buffer, NULL, NULL) > 0)
+    count++;
+
+  return count;
+}
+
+/* A message written alone is on disk and on its way before the main loop
+ * runs again; more in the same turn wait for it, and go together.
+ */
+static void
+test_first_goes_at_once (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(GSocket) peer = silent_socket ();
+  ConfabConversation *a = conversation_new (fixture->path_a, socket_port (peer));
+
+  flush_main_loop ();
+  confab_conversation_send (a, "alone in its turn");
+  {
+    g_autoptr(GPtrArray) stored = test_read_history (fixture->path_a);
+
+    g_assert_cmpuint (stored->len, ==, 1);
+  }
+  g_assert_cmpuint (waiting_datagrams (peer), ==, 1);
+
+  confab_conversation_send (a, "second");
+  confab_conversation_send (a, "third");
+  g_assert_cmpuint (waiting_datagrams (peer), ==, 0);
+  flush_main_loop ();
+  g_assert_cmpuint (waiting_datagrams (peer), ==, 2);
+
+  g_assert_finalize_object (a);
+}
+
 /* Off: the file is emptied, messages stay on screen and are not stored. */
 static void
 test_keep_history_off (Fixture       *fixture,
@@ -823,6 +865,7 @@ main (int   argc,
   ADD ("outbox-resumes", test_outbox_resumes);
   ADD ("outbox-stays-with-its-peer", test_outbox_stays_with_its_peer);
   ADD ("no-repeat-across-restart", test_no_repeat_across_restart);
+  ADD ("first-goes-at-once", test_first_goes_at_once);
   ADD ("keep-history-off", test_keep_history_off);
   ADD ("clear", test_clear);
   ADD ("full-disk", test_full_disk);
