@@ -564,6 +564,33 @@ test_log_torn (Fixture       *fixture,
                    confab_message_get_history_id (g_ptr_array_index (loaded, loaded->len - 1)));
 }
 
+/* A log of garbage (damage, or a file that is not one) is read as far as
+ * it makes sense, which is not at all, and the history goes on.
+ */
+static void
+test_log_garbage (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autofree char *dir = g_path_get_dirname (fixture->path);
+  g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (11);
+  g_autofree guint8 *garbage = g_malloc (100000);
+  g_autoptr(ConfabHistory) history = NULL;
+  g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, "after", 1, 1);
+
+  for (guint i = 0; i < 100000; i++)
+    garbage[i] = g_rand_int (rand);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (log, (const char *)garbage, 100000, NULL));
+
+  history = open_ok (fixture->path);
+  g_assert_null (confab_history_get_failure (history));
+  g_assert_cmpint (confab_history_count (history, NULL), ==, 0);
+  add_ok (history, message);
+  commit_ok (history);
+  g_assert_cmpint (confab_history_count (history, NULL), ==, 1);
+}
+
 /* More than the log's first megabyte before the database commits: the log
  * grows, and a crash then loses none of it.
  */
@@ -1182,6 +1209,7 @@ main (int   argc,
   ADD ("log-replayed", test_log_replayed);
   ADD ("log-torn", test_log_torn);
   ADD ("log-grows", test_log_grows);
+  ADD ("log-garbage", test_log_garbage);
   ADD ("log-owned-once", test_log_owned_once);
   ADD ("checkpoints", test_checkpoints);
   ADD ("closed-while-checkpointing", test_closed_while_checkpointing);

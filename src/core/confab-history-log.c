@@ -437,9 +437,13 @@ log_replay (ConfabHistory *self)
   if (fstat (self->log_fd, &buf) != 0 || buf.st_size == 0)
     return TRUE;
 
-  contents = g_malloc (buf.st_size);
-  if (pread (self->log_fd, contents, buf.st_size, 0) != buf.st_size)
-    return FALSE;
+  /* A log too large to read is kept for a start with more memory. */
+  contents = g_try_malloc (buf.st_size);
+  if (contents == NULL || pread (self->log_fd, contents, buf.st_size, 0) != buf.st_size)
+    {
+      g_message ("History log %s cannot be read; kept as it is", self->log_path);
+      return FALSE;
+    }
 
   all = (Reader) { contents, buf.st_size, TRUE };
   while (all.left >= LOG_HEADER_SIZE)
