@@ -591,6 +591,80 @@ test_log_garbage (Fixture       *fixture,
   g_assert_cmpint (confab_history_count (history, NULL), ==, 1);
 }
 
+/* A log that cannot be replayed now (the file is locked for seconds) is
+ * kept as it is, and said so; the next start puts it in.
+ */
+static void
+test_log_kept_when_replay_fails (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GPtrArray) messages = commit_some (history, 2);
+  g_autofree char *copy = copy_as_crashed (fixture->path, fixture->dir, NULL);
+  Writer long_one = { copy, 3000 };
+  ConfabHistory *reopened;
+  GThread *thread;
+
+  thread = start_writer (&long_one);
+  reopened = open_ok (copy);
+  g_assert_nonnull (confab_history_get_failure (reopened));
+  g_assert_nonnull (strstr (confab_history_get_failure (reopened)->message, "next start"));
+  g_assert_finalize_object (reopened);
+  g_thread_join (thread);
+
+  reopened = open_ok (copy);
+  g_assert_null (confab_history_get_failure (reopened));
+  g_assert_cmpint (confab_history_count (reopened, NULL), ==, messages->len);
+  g_assert_finalize_object (reopened);
+}
+
+/* A second handle on a file in use reads it, and writes nothing: the row
+ * ids are the first one's to give.
+ */
+static void
+test_second_handle_reads_only (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GPtrArray) messages = commit_some (history, 2);
+  g_autoptr(ConfabHistory) second = open_ok (fixture->path);
+  g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, "no", 8, 1);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (confab_history_sync (history, NULL));
+  g_assert_cmpint (confab_history_count (second, NULL), ==, messages->len);
+  g_assert_false (confab_history_add (second, message, &error));
+  g_assert_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED);
+  g_assert_cmpint (confab_message_get_history_id (message), ==, 0);
+}
+
+/* A message stored in an earlier run, past the newest ones kept in memory,
+ * is still found when its sender sends it again; one from a new sender is
+ * not looked for.
+ */
+static void
+test_duplicate_from_earlier_run (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(ConfabMessage) again = make_message (CONFAB_DIRECTION_INCOMING, "again", 3, 1);
+  g_autoptr(ConfabMessage) fresh = make_message (CONFAB_DIRECTION_INCOMING, "fresh", 4, 1);
+
+  for (guint i = 1; i <= 2100; i++)
+    {
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, "old", 3, i);
+
+      add_ok (history, message);
+    }
+  g_clear_object (&history);
+
+  history = open_ok (fixture->path);
+  add_ok (history, again);
+  g_assert_cmpint (confab_message_get_history_id (again), ==, 0);
+  add_ok (history, fresh);
+  g_assert_cmpint (confab_message_get_history_id (fresh), >, 0);
+}
+
 /* More than the log's first megabyte before the database commits: the log
  * grows, and a crash then loses none of it.
  */
@@ -1189,6 +1263,14 @@ test_clear (Fixture       *fixture,
     g_assert_cmpint (confab_message_get_history_id (later), >,
                      confab_message_get_history_id (message));
   }
+  /* A message cleared, and sent again, is stored again. */
+  {
+    g_autoptr(ConfabMessage) resent = make_message (CONFAB_DIRECTION_INCOMING, "message 1",
+                                                    42, 1);
+
+    add_ok (history, resent);
+    g_assert_cmpint (confab_message_get_history_id (resent), >, 0);
+  }
   g_assert_false (file_contains (wal, "secret-marker-7f3a"));
 }
 
@@ -1210,6 +1292,9 @@ main (int   argc,
   ADD ("log-torn", test_log_torn);
   ADD ("log-grows", test_log_grows);
   ADD ("log-garbage", test_log_garbage);
+  ADD ("log-kept-when-replay-fails", test_log_kept_when_replay_fails);
+  ADD ("second-handle-reads-only", test_second_handle_reads_only);
+  ADD ("duplicate-from-earlier-run", test_duplicate_from_earlier_run);
   ADD ("log-owned-once", test_log_owned_once);
   ADD ("checkpoints", test_checkpoints);
   ADD ("closed-while-checkpointing", test_closed_while_checkpointing);

@@ -1,8 +1,8 @@
 /* confab-history-log.c — ConfabHistory: the log of what is not in the database yet
  *
  * Before a message is sent or acknowledged, what changed since the last
- * commit of the database is appended here: one write, which the kernel
- * keeps if the process is killed. Each commit of the database empties it;
+ * commit of the database is appended here: a copy into a mapping of the
+ * file, which the kernel keeps if the process is killed. Each commit of the database empties it;
  * opening the history replays what it still holds.
  *
  * The log, `PATH-log`, belongs to the handle that holds its flock(); another
@@ -14,7 +14,8 @@
  * beginning under a new generation.
  *
  * Records are little-endian: a u32 length of the payload, the u32
- * generation, a u64 hash of both (record_hash()), then the payload: a kind,
+ * generation, a u64 hash of the payload seeded with the generation
+ * (record_hash()), then the payload: a kind,
  * the row id and the fields the kind stores (see confab_history_log_add()
  * and log_apply()). Replay takes the first record's generation and stops at
  * the first record of another, cut short or damaged: the last before a
@@ -120,9 +121,10 @@ log_begin (ConfabHistory *self,
 }
 
 /* Completes the record and puts it in the log. */
-static void
-log_end (ConfabHistory *self,
-         guint          start)
+static gboolean
+log_end (ConfabHistory  *self,
+         guint          start,
+         GError        **error)
 {
   guint8 *record = self->log_pending->data + start;
   guint32 length = self->log_pending->len - start - LOG_HEADER_SIZE;
@@ -134,17 +136,18 @@ log_end (ConfabHistory *self,
   memcpy (record, &length_le, sizeof length_le);
   memcpy (record + 4, &generation_le, sizeof generation_le);
   memcpy (record + 8, &hash, sizeof hash);
-  confab_history_log_flush (self, NULL);
+  return confab_history_log_flush (self, error);
 }
 
-void
-confab_history_log_add (ConfabHistory *self,
-                        const Row     *row)
+gboolean
+confab_history_log_add (ConfabHistory  *self,
+                        const Row      *row,
+                        GError        **error)
 {
   guint start;
 
   if (self->log_fd < 0)
-    return;
+    return TRUE;
 
   start = log_begin (self, RECORD_ADD, row->id);
   put_u64 (self->log_pending, row->direction);
@@ -160,39 +163,41 @@ confab_history_log_add (ConfabHistory *self,
   put_bytes (self->log_pending, row->sender, row->sender_len);
   put_bytes (self->log_pending, row->body, row->body_len);
   put_string (self->log_pending, row->error);
-  log_end (self, start);
+  return log_end (self, start, error);
 }
 
-void
-confab_history_log_update (ConfabHistory *self,
-                           ConfabMessage *message)
+gboolean
+confab_history_log_update (ConfabHistory  *self,
+                           ConfabMessage  *message,
+                           GError        **error)
 {
   guint start;
 
   if (self->log_fd < 0)
-    return;
+    return TRUE;
 
   start = log_begin (self, RECORD_UPDATE, confab_message_get_history_id (message));
   put_u64 (self->log_pending, confab_message_get_state (message));
   put_u64 (self->log_pending, confab_message_get_plain (message));
   put_u64 (self->log_pending, confab_message_get_delivered_time (message));
   put_string (self->log_pending, confab_message_get_error (message));
-  log_end (self, start);
+  return log_end (self, start, error);
 }
 
-void
-confab_history_log_renumber (ConfabHistory *self,
-                             ConfabMessage *message)
+gboolean
+confab_history_log_renumber (ConfabHistory  *self,
+                             ConfabMessage  *message,
+                             GError        **error)
 {
   guint start;
 
   if (self->log_fd < 0)
-    return;
+    return TRUE;
 
   start = log_begin (self, RECORD_RENUMBER, confab_message_get_history_id (message));
   put_u64 (self->log_pending, confab_message_get_origin (message));
   put_u64 (self->log_pending, confab_message_get_number (message));
-  log_end (self, start);
+  return log_end (self, start, error);
 }
 
 /* Maps at least @size bytes of the log, with their blocks reserved. */
@@ -230,7 +235,9 @@ log_map (ConfabHistory  *self,
   return TRUE;
 }
 
-/* Copies the pending record to the log: on disk once this returns. */
+/* Copies the pending record to the log: the kernel has it once this
+ * returns, and writes it out even if the process is killed.
+ */
 gboolean
 confab_history_log_flush (ConfabHistory  *self,
                           GError        **error)
@@ -348,7 +355,10 @@ read_added (Reader *reader,
   char *error = get_string (reader);
   Row *row;
 
-  if (!reader->ok || id <= 0 || direction > CONFAB_DIRECTION_OUTGOING ||
+  /* Row ids go on from the largest: one near the end of the range is not one
+   * Confab gave.
+   */
+  if (!reader->ok || id <= 0 || id > G_MAXINT64 / 2 || direction > CONFAB_DIRECTION_OUTGOING ||
       state > CONFAB_MESSAGE_STATE_RECEIVED || port > G_MAXUINT16 ||
       host == NULL || sender == NULL || body == NULL)
     {
@@ -386,7 +396,7 @@ log_apply (ConfabHistory  *self,
   if (kind == RECORD_ADD)
     {
       Row *row = read_added (reader, id);
-      gboolean ok = row == NULL || confab_history_insert_row (self, row, error);
+      gboolean ok = row == NULL || confab_history_insert_row (self, STMT_REPLAY, row, error);
 
       g_clear_pointer (&row, confab_history_row_free);
       return ok;
@@ -439,7 +449,16 @@ log_replay (ConfabHistory *self)
 
   /* A log too large to read is kept for a start with more memory. */
   contents = g_try_malloc (buf.st_size);
-  if (contents == NULL || pread (self->log_fd, contents, buf.st_size, 0) != buf.st_size)
+  for (gsize done = 0; contents != NULL && done < (gsize)buf.st_size;)
+    {
+      gssize n = pread (self->log_fd, contents + done, buf.st_size - done, done);
+
+      if (n <= 0 && !(n < 0 && errno == EINTR))
+        g_clear_pointer (&contents, g_free);
+      else if (n > 0)
+        done += n;
+    }
+  if (contents == NULL)
     {
       g_message ("History log %s cannot be read; kept as it is", self->log_path);
       return FALSE;
@@ -487,7 +506,7 @@ void
 confab_history_log_open (ConfabHistory *self)
 {
   g_autoptr(GError) error = NULL;
-  gboolean replayed;
+  gboolean locked, replayed;
 
   self->log_path = g_strconcat (self->path, "-log", NULL);
   if (self->failure != NULL)
@@ -501,19 +520,49 @@ confab_history_log_open (ConfabHistory *self)
     }
 
   self->replaying = TRUE;
-  replayed = flock (self->log_fd, LOCK_EX | LOCK_NB) == 0 && log_replay (self);
+  locked = flock (self->log_fd, LOCK_EX | LOCK_NB) == 0;
+  replayed = locked && log_replay (self);
   self->replaying = FALSE;
-  if (!replayed || !log_map (self, LOG_MAP_STEP, &error))
+  /* Another handle writes the file, and gives out its row ids: this one
+   * only reads.
+   */
+  if (!locked)
     {
-      if (error != NULL)
-        g_message ("No history log: %s", error->message);
+      close (self->log_fd);
+      self->log_fd = -1;
+      self->failure = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
+                                   _("%s is in use by another Confab"), self->path);
+      return;
+    }
+
+  /* Kept, and held: written over, or by a handle of its own, the file
+   * would give out the row ids of what the log still holds.
+   */
+  if (!replayed)
+    {
+      self->failure = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
+                                   _("The newest messages could not be put in the history; "
+                                     "they are kept in %s for the next start"),
+                                   self->log_path);
+      g_message ("%s", self->failure->message);
+      return;
+    }
+
+  /* What was replayed is in the database: the log starts over, empty. */
+  if (ftruncate (self->log_fd, 0) != 0)
+    {
+      self->failure = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
+                                   "%s: %s", self->log_path, g_strerror (errno));
+      return;
+    }
+  if (!log_map (self, LOG_MAP_STEP, &error))
+    {
+      g_message ("No history log: %s", error->message);
       close (self->log_fd);
       self->log_fd = -1;
       return;
     }
 
-  /* What was replayed is in the database: the next records start over. */
-  confab_history_log_wipe (self);
   self->log_generation = g_random_int ();
 }
 

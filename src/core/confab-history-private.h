@@ -13,6 +13,9 @@ G_BEGIN_DECLS
 
 enum {
   STMT_INSERT,
+  STMT_REPLAY,
+  STMT_ORIGIN_STORED,
+  STMT_ID_STORED,
   STMT_UPDATE,
   STMT_RENUMBER,
   STMT_LOAD,
@@ -88,6 +91,8 @@ struct _ConfabHistory
   GHashTable   *unwritten;
   /* The protocol ids of the newest SEEN_MAX messages, in a ring */
   GHashTable   *seen;
+  /* Incoming origins met in this run: whether the file had one before */
+  GHashTable   *origins;
   SeenId       *seen_ring;
   guint         seen_next;
 };
@@ -102,6 +107,7 @@ void      confab_history_fail               (ConfabHistory  *self,
                                              GError        **error,
                                              GError         *reason);
 gboolean  confab_history_insert_row         (ConfabHistory  *self,
+                                             guint           which,
                                              const Row      *row,
                                              GError        **error);
 gboolean  confab_history_write_state        (ConfabHistory  *self,
@@ -115,12 +121,15 @@ gboolean  confab_history_commit_database    (ConfabHistory  *self,
 
 /* confab-history-log.c */
 void      confab_history_log_open           (ConfabHistory  *self);
-void      confab_history_log_add            (ConfabHistory  *self,
-                                             const Row      *row);
-void      confab_history_log_update         (ConfabHistory  *self,
-                                             ConfabMessage  *message);
-void      confab_history_log_renumber       (ConfabHistory  *self,
-                                             ConfabMessage  *message);
+gboolean  confab_history_log_add            (ConfabHistory  *self,
+                                             const Row      *row,
+                                             GError        **error);
+gboolean  confab_history_log_update         (ConfabHistory  *self,
+                                             ConfabMessage  *message,
+                                             GError        **error);
+gboolean  confab_history_log_renumber       (ConfabHistory  *self,
+                                             ConfabMessage  *message,
+                                             GError        **error);
 gboolean  confab_history_log_flush          (ConfabHistory  *self,
                                              GError        **error);
 void      confab_history_log_cut            (ConfabHistory  *self);

@@ -6,9 +6,10 @@
  * it meanwhile, and is written in one transaction of the database with
  * everything else of the last COMMIT_DELAY_MS. Where something must be on
  * disk first (before a send, before an ack), confab_history_commit()
- * appends what changed to the log beside the file instead
- * (confab-history-log.c): one write() rather than a commit, which costs
- * tens of microseconds and several page writes.
+ * finds what changed already in the log beside the file
+ * (confab-history-log.c), where each write puts a record as it is made: a
+ * copy into memory rather than a commit, which costs tens of microseconds
+ * and several page writes.
  *
  * Both survive the process being killed as soon as they return: the log and
  * the database's WAL (synchronous=NORMAL) are in the kernel then; only a
@@ -104,13 +105,23 @@ static const char migrate_v1[] =
                 "state, error, sent_time, received_time, delivered_time"
 
 static const char *const statements[N_STMTS] = {
-  /* IGNORE: a row the log holds already, or an incoming message stored
-   * before the newest SEEN_MAX
+  /* An incoming message stored already is left as it is. A row id taken
+   * (by another handle writing the file) fails: the message would be lost.
    */
   [STMT_INSERT] =
+    "INSERT INTO messages (peer_host, peer_port, direction, origin, number, sender,"
+    " body, plain, state, error, sent_time, received_time, delivered_time, id)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    " ON CONFLICT (origin, number) WHERE direction = 0 DO NOTHING",
+  /* From the log: a row there may be in the file already. */
+  [STMT_REPLAY] =
     "INSERT OR IGNORE INTO messages (peer_host, peer_port, direction, origin, number, sender,"
     " body, plain, state, error, sent_time, received_time, delivered_time, id)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+  [STMT_ORIGIN_STORED] =
+    "SELECT 1 FROM messages WHERE direction = 0 AND origin = ?1 LIMIT 1",
+  [STMT_ID_STORED] =
+    "SELECT 1 FROM messages WHERE direction = 0 AND origin = ?1 AND number = ?2",
   [STMT_UPDATE] =
     "UPDATE messages SET state = ?2, error = ?3, plain = ?4, delivered_time = ?5 WHERE id = ?1",
   /* Apart, as it is rare: setting an indexed column costs an index write. */
@@ -118,8 +129,9 @@ static const char *const statements[N_STMTS] = {
     "UPDATE messages SET origin = ?2, number = ?3 WHERE id = ?1",
   [STMT_LOAD] =
     "SELECT " COLUMNS " FROM messages WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
-  /* Without INDEXED BY, SQLite reads every outgoing message through
-   * messages_by_id: 20 ms at the start with 100,000 in the history.
+  /* Without INDEXED BY, SQLite read every outgoing message through the
+   * first schema's messages_by_id: 20 ms at the start with 100,000 in the
+   * history.
    */
   [STMT_UNSENT] =
     "SELECT " COLUMNS " FROM messages INDEXED BY messages_unsent"
@@ -583,6 +595,46 @@ seen_add (ConfabHistory   *self,
   self->seen_next = (self->seen_next + 1) % SEEN_MAX;
 }
 
+static gboolean
+step_found (sqlite3_stmt *stmt)
+{
+  gboolean found = sqlite3_step (stmt) == SQLITE_ROW;
+
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+  return found;
+}
+
+/* An incoming message not among the newest SEEN_MAX may still be in the
+ * file, sent again by a peer that did not see its ack before one side
+ * restarted: only a sender met in an earlier run can do that, and its
+ * messages are looked up in the file (once an origin's first message
+ * shows that the file has it).
+ */
+static gboolean
+stored_before (ConfabHistory *self,
+               guint64        origin,
+               guint64        number)
+{
+  gpointer known;
+
+  if (!g_hash_table_lookup_extended (self->origins, &origin, NULL, &known))
+    {
+      guint64 *key = g_memdup2 (&origin, sizeof origin);
+
+      sqlite3_bind_int64 (self->stmts[STMT_ORIGIN_STORED], 1, (gint64)origin);
+      known = GINT_TO_POINTER (step_found (self->stmts[STMT_ORIGIN_STORED]));
+      g_hash_table_insert (self->origins, key, known);
+    }
+
+  if (!GPOINTER_TO_INT (known))
+    return FALSE;
+
+  sqlite3_bind_int64 (self->stmts[STMT_ID_STORED], 1, (gint64)origin);
+  sqlite3_bind_int64 (self->stmts[STMT_ID_STORED], 2, (gint64)number);
+  return step_found (self->stmts[STMT_ID_STORED]);
+}
+
 /* Where row ids go on from, and the newest protocol ids in the file. Damage
  * found here shows as it does for any read: without the first, nothing can
  * be written; without the rest, a message sent again may show twice.
@@ -651,6 +703,7 @@ confab_history_finalize (GObject *object)
   g_clear_pointer (&self->unwritten, g_hash_table_unref);
   g_clear_pointer (&self->unwritten_rows, g_ptr_array_unref);
   g_clear_pointer (&self->seen, g_hash_table_unref);
+  g_clear_pointer (&self->origins, g_hash_table_unref);
   g_clear_pointer (&self->seen_ring, g_free);
   g_clear_pointer (&self->path, g_free);
   g_clear_pointer (&self->moved_to, g_free);
@@ -692,6 +745,7 @@ confab_history_init (ConfabHistory *self)
   self->unwritten_rows = g_ptr_array_new_with_free_func ((GDestroyNotify)confab_history_row_free);
   self->unwritten = g_hash_table_new (g_int64_hash, g_int64_equal);
   self->seen = g_hash_table_new (seen_hash, seen_equal);
+  self->origins = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   self->seen_ring = g_new0 (SeenId, SEEN_MAX);
 }
 
@@ -983,6 +1037,17 @@ count_write (ConfabHistory *self)
     schedule_commit (self, 0);
 }
 
+/* A write to the database itself takes its lock until the commit: the next
+ * main-loop turn commits it, so that another handle on the file is not kept
+ * waiting for COMMIT_DELAY_MS.
+ */
+static void
+wrote_directly (ConfabHistory *self)
+{
+  if (self->log_fd >= 0)
+    schedule_commit (self, 0);
+}
+
 /**
  * confab_history_commit:
  *
@@ -1053,10 +1118,11 @@ step_write (ConfabHistory  *self,
 
 gboolean
 confab_history_insert_row (ConfabHistory  *self,
+                           guint           which,
                            const Row      *row,
                            GError        **error)
 {
-  sqlite3_stmt *stmt = self->stmts[STMT_INSERT];
+  sqlite3_stmt *stmt = self->stmts[which];
 
   if (!confab_history_writable (self, error) || !begin_batch (self, error))
     return FALSE;
@@ -1091,13 +1157,31 @@ write_rows (ConfabHistory  *self,
     {
       Row *row = g_ptr_array_index (self->unwritten_rows, written);
 
-      ok = confab_history_insert_row (self, row, error);
+      ok = confab_history_insert_row (self, STMT_INSERT, row, error);
       if (ok)
         g_hash_table_remove (self->unwritten, &row->id);
       written += ok;
     }
 
   g_ptr_array_remove_range (self->unwritten_rows, 0, written);
+  return ok;
+}
+
+/* Without a log (none could be made beside the file), a row is written at
+ * once, under the id the database gives.
+ */
+static gboolean
+add_directly (ConfabHistory  *self,
+              ConfabMessage  *message,
+              GError        **error)
+{
+  Row *row = row_new (message);
+  gboolean ok = confab_history_insert_row (self, STMT_INSERT, row, error);
+
+  confab_history_row_free (row);
+  if (ok && sqlite3_changes (self->db) > 0)
+    confab_message_set_history_id (message, sqlite3_last_insert_rowid (self->db));
+
   return ok;
 }
 
@@ -1132,18 +1216,22 @@ confab_history_add (ConfabHistory  *self,
   direction = confab_message_get_direction (message);
   origin = confab_message_get_origin (message);
   number = confab_message_get_number (message);
-  if ((origin != 0 || number != 0) && seen_contains (self, direction, origin, number))
+  if ((origin != 0 || number != 0) &&
+      (seen_contains (self, direction, origin, number) ||
+       (direction == CONFAB_DIRECTION_INCOMING && stored_before (self, origin, number))))
     return TRUE;
   seen_add (self, direction, origin, number);
 
+  if (self->log_fd < 0)
+    return add_directly (self, message, error);
+
   confab_message_set_history_id (message, self->next_id++);
   row = row_new (message);
-  confab_history_log_add (self, row);
   g_ptr_array_add (self->unwritten_rows, row);
   g_hash_table_insert (self->unwritten, &row->id, row);
   count_write (self);
 
-  return TRUE;
+  return confab_history_log_add (self, row, error);
 }
 
 static void
@@ -1223,15 +1311,19 @@ confab_history_update (ConfabHistory  *self,
   if (confab_message_get_history_id (message) == 0)
     return TRUE;
 
+  if (!confab_history_writable (self, error))
+    return FALSE;
+
   row = g_hash_table_lookup (self->unwritten, &(gint64) { confab_message_get_history_id (message) });
-  if (row != NULL && confab_history_writable (self, error))
+  if (row != NULL)
     row_set_state (row, message);
   else if (!confab_history_write_state (self, message, error))
     return FALSE;
+  else
+    wrote_directly (self);
 
-  confab_history_log_update (self, message);
   count_write (self);
-  return TRUE;
+  return confab_history_log_update (self, message, error);
 }
 
 /**
@@ -1257,20 +1349,24 @@ confab_history_renumber (ConfabHistory  *self,
   if (confab_message_get_history_id (message) == 0)
     return TRUE;
 
+  if (!confab_history_writable (self, error))
+    return FALSE;
+
   row = g_hash_table_lookup (self->unwritten, &(gint64) { confab_message_get_history_id (message) });
-  if (row != NULL && confab_history_writable (self, error))
+  if (row != NULL)
     {
       row->origin = confab_message_get_origin (message);
       row->number = confab_message_get_number (message);
     }
   else if (!confab_history_write_protocol_id (self, message, error))
     return FALSE;
+  else
+    wrote_directly (self);
 
   seen_add (self, confab_message_get_direction (message), confab_message_get_origin (message),
             confab_message_get_number (message));
-  confab_history_log_renumber (self, message);
   count_write (self);
-  return TRUE;
+  return confab_history_log_renumber (self, message, error);
 }
 
 static char *
@@ -1325,7 +1421,14 @@ static gboolean
 readable (ConfabHistory  *self,
           GError        **error)
 {
-  return self->failure != NULL || write_rows (self, error);
+  if (self->failure != NULL || self->unwritten_rows->len == 0)
+    return TRUE;
+
+  if (!write_rows (self, error))
+    return FALSE;
+
+  wrote_directly (self);
+  return TRUE;
 }
 
 static GPtrArray *
@@ -1456,6 +1559,9 @@ confab_history_clear (ConfabHistory  *self,
 
   g_hash_table_remove_all (self->unwritten);
   g_ptr_array_set_size (self->unwritten_rows, 0);
+  /* A message sent again after this is a new one here. */
+  g_hash_table_remove_all (self->seen);
+  g_hash_table_remove_all (self->origins);
   if (!exec_write (self, "DELETE FROM messages", error))
     return FALSE;
 
