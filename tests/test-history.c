@@ -618,6 +618,57 @@ test_log_kept_when_replay_fails (Fixture       *fixture,
   g_assert_finalize_object (reopened);
 }
 
+/* A log that grew past its first megabyte keeps no text beyond it once the
+ * history opens again.
+ */
+static void
+test_log_emptied_at_start (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GString) text = g_string_new (NULL);
+
+  while (text->len < 65536)
+    g_string_append (text, "private-words-5c1e ");
+  for (guint i = 1; i <= 40; i++)
+    {
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, text->str,
+                                                       2, i);
+
+      add_ok (history, message);
+    }
+  g_clear_object (&history);
+  g_assert_true (file_contains (log, "private-words-5c1e"));
+
+  history = open_ok (fixture->path);
+  g_assert_false (file_contains (log, "private-words-5c1e"));
+}
+
+/* A change to a row already in the database leaves the file's lock at the
+ * next turn of the main loop, not a second later.
+ */
+static void
+test_direct_write_lets_go (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_OUTGOING, "sent", 5, 1);
+  sqlite3 *db = NULL;
+
+  add_ok (history, message);
+  g_assert_true (confab_history_sync (history, NULL));
+  confab_message_set_state (message, CONFAB_MESSAGE_STATE_DELIVERED);
+  g_assert_true (confab_history_update (history, message, NULL));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+
+  g_assert_cmpint (sqlite3_open (fixture->path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+}
+
 /* A second handle on a file in use reads it, and writes nothing: the row
  * ids are the first one's to give.
  */
@@ -1293,6 +1344,8 @@ main (int   argc,
   ADD ("log-grows", test_log_grows);
   ADD ("log-garbage", test_log_garbage);
   ADD ("log-kept-when-replay-fails", test_log_kept_when_replay_fails);
+  ADD ("log-emptied-at-start", test_log_emptied_at_start);
+  ADD ("direct-write-lets-go", test_direct_write_lets_go);
   ADD ("second-handle-reads-only", test_second_handle_reads_only);
   ADD ("duplicate-from-earlier-run", test_duplicate_from_earlier_run);
   ADD ("log-owned-once", test_log_owned_once);
