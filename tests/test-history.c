@@ -618,6 +618,29 @@ test_log_kept_when_replay_fails (Fixture       *fixture,
   g_assert_finalize_object (reopened);
 }
 
+/* Adds 40 messages of 64 KiB, @words again and again: more than the log's
+ * first megabyte. Returns their text.
+ */
+static char *
+add_long_messages (ConfabHistory *history,
+                   const char    *words)
+{
+  GString *text = g_string_new (NULL);
+
+  while (text->len < 65536)
+    g_string_append (text, words);
+
+  for (guint i = 1; i <= 40; i++)
+    {
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, text->str,
+                                                       2, i);
+
+      add_ok (history, message);
+    }
+
+  return g_string_free (text, FALSE);
+}
+
 /* A log that grew past its first megabyte keeps no text beyond it once the
  * history opens again.
  */
@@ -627,17 +650,8 @@ test_log_emptied_at_start (Fixture       *fixture,
 {
   g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
   g_autoptr(ConfabHistory) history = open_ok (fixture->path);
-  g_autoptr(GString) text = g_string_new (NULL);
+  g_autofree char *text = add_long_messages (history, "private-words-5c1e ");
 
-  while (text->len < 65536)
-    g_string_append (text, "private-words-5c1e ");
-  for (guint i = 1; i <= 40; i++)
-    {
-      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, text->str,
-                                                       2, i);
-
-      add_ok (history, message);
-    }
   g_clear_object (&history);
   g_assert_true (file_contains (log, "private-words-5c1e"));
 
@@ -724,21 +738,11 @@ test_log_grows (Fixture       *fixture,
                 gconstpointer  data)
 {
   g_autoptr(ConfabHistory) history = open_ok (fixture->path);
-  g_autoptr(GString) text = g_string_new (NULL);
+  g_autofree char *text = add_long_messages (history, "a long message, again and again; ");
   g_autofree char *copy = NULL;
   g_autoptr(GPtrArray) loaded = NULL;
   g_autoptr(ConfabHistory) reopened = NULL;
 
-  while (text->len < 65536)
-    g_string_append (text, "a long message, again and again; ");
-
-  for (guint i = 1; i <= 40; i++)
-    {
-      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, text->str,
-                                                       2, i);
-
-      add_ok (history, message);
-    }
   commit_ok (history);
   copy = copy_as_crashed (fixture->path, fixture->dir, NULL);
   g_assert_cmpint (count_with_sqlite (copy), ==, 0);
@@ -746,7 +750,7 @@ test_log_grows (Fixture       *fixture,
   reopened = open_ok (copy);
   loaded = load_ok (reopened, 0, 100);
   g_assert_cmpuint (loaded->len, ==, 40);
-  g_assert_cmpstr (confab_message_get_text (g_ptr_array_index (loaded, 39)), ==, text->str);
+  g_assert_cmpstr (confab_message_get_text (g_ptr_array_index (loaded, 39)), ==, text);
 }
 
 /* A second handle on the file (another part of the program reading it)

@@ -106,28 +106,27 @@ record_hash (guint32       generation,
   return hash;
 }
 
-/* Starts a record of @kind on row @id; returns where it starts. */
-static guint
+static gboolean log_append (ConfabHistory  *self,
+                            GError        **error);
+
+/* Starts the record, of @kind on row @id, in log_pending. */
+static void
 log_begin (ConfabHistory *self,
            guint          kind,
            gint64         id)
 {
-  guint start = self->log_pending->len;
-
-  g_byte_array_set_size (self->log_pending, start + LOG_HEADER_SIZE);
+  g_byte_array_set_size (self->log_pending, LOG_HEADER_SIZE);
   put_u64 (self->log_pending, kind);
   put_u64 (self->log_pending, id);
-  return start;
 }
 
 /* Completes the record and puts it in the log. */
 static gboolean
 log_end (ConfabHistory  *self,
-         guint          start,
          GError        **error)
 {
-  guint8 *record = self->log_pending->data + start;
-  guint32 length = self->log_pending->len - start - LOG_HEADER_SIZE;
+  guint8 *record = self->log_pending->data;
+  guint32 length = self->log_pending->len - LOG_HEADER_SIZE;
   guint32 length_le = GUINT32_TO_LE (length);
   guint32 generation_le = GUINT32_TO_LE (self->log_generation);
   guint64 hash = GUINT64_TO_LE (record_hash (self->log_generation, record + LOG_HEADER_SIZE,
@@ -136,7 +135,7 @@ log_end (ConfabHistory  *self,
   memcpy (record, &length_le, sizeof length_le);
   memcpy (record + 4, &generation_le, sizeof generation_le);
   memcpy (record + 8, &hash, sizeof hash);
-  return confab_history_log_flush (self, error);
+  return log_append (self, error);
 }
 
 gboolean
@@ -144,12 +143,10 @@ confab_history_log_add (ConfabHistory  *self,
                         const Row      *row,
                         GError        **error)
 {
-  guint start;
-
   if (self->log_fd < 0)
     return TRUE;
 
-  start = log_begin (self, RECORD_ADD, row->id);
+  log_begin (self, RECORD_ADD, row->id);
   put_u64 (self->log_pending, row->direction);
   put_u64 (self->log_pending, row->origin);
   put_u64 (self->log_pending, row->number);
@@ -163,7 +160,7 @@ confab_history_log_add (ConfabHistory  *self,
   put_bytes (self->log_pending, row->sender, row->sender_len);
   put_bytes (self->log_pending, row->body, row->body_len);
   put_string (self->log_pending, row->error);
-  return log_end (self, start, error);
+  return log_end (self, error);
 }
 
 gboolean
@@ -171,17 +168,15 @@ confab_history_log_update (ConfabHistory  *self,
                            ConfabMessage  *message,
                            GError        **error)
 {
-  guint start;
-
   if (self->log_fd < 0)
     return TRUE;
 
-  start = log_begin (self, RECORD_UPDATE, confab_message_get_history_id (message));
+  log_begin (self, RECORD_UPDATE, confab_message_get_history_id (message));
   put_u64 (self->log_pending, confab_message_get_state (message));
   put_u64 (self->log_pending, confab_message_get_plain (message));
   put_u64 (self->log_pending, confab_message_get_delivered_time (message));
   put_string (self->log_pending, confab_message_get_error (message));
-  return log_end (self, start, error);
+  return log_end (self, error);
 }
 
 gboolean
@@ -189,15 +184,13 @@ confab_history_log_renumber (ConfabHistory  *self,
                              ConfabMessage  *message,
                              GError        **error)
 {
-  guint start;
-
   if (self->log_fd < 0)
     return TRUE;
 
-  start = log_begin (self, RECORD_RENUMBER, confab_message_get_history_id (message));
+  log_begin (self, RECORD_RENUMBER, confab_message_get_history_id (message));
   put_u64 (self->log_pending, confab_message_get_origin (message));
   put_u64 (self->log_pending, confab_message_get_number (message));
-  return log_end (self, start, error);
+  return log_end (self, error);
 }
 
 /* Maps at least @size bytes of the log, with their blocks reserved. */
@@ -235,36 +228,33 @@ log_map (ConfabHistory  *self,
   return TRUE;
 }
 
-/* Copies the pending record to the log: the kernel has it once this
- * returns, and writes it out even if the process is killed.
+/* Copies the record made to the log: the kernel has it once this returns,
+ * and writes it out even if the process is killed.
  */
-gboolean
-confab_history_log_flush (ConfabHistory  *self,
-                          GError        **error)
+static gboolean
+log_append (ConfabHistory  *self,
+            GError        **error)
 {
   GError *local_error = NULL;
   gsize length = self->log_pending->len;
+  gboolean ok = log_map (self, self->log_size + length, &local_error);
 
-  if (length == 0)
-    return TRUE;
-
-  if (!log_map (self, self->log_size + length, &local_error))
+  if (ok)
     {
-      confab_history_fail (self, error, local_error);
-      return FALSE;
+      memcpy (self->log_map + self->log_size, self->log_pending->data, length);
+      self->log_size += length;
     }
+  else
+    confab_history_fail (self, error, local_error);
 
-  memcpy (self->log_map + self->log_size, self->log_pending->data, length);
-  self->log_size += length;
   g_byte_array_set_size (self->log_pending, 0);
-  return TRUE;
+  return ok;
 }
 
 /* Overwrites the log's text, as secure_delete does the file's. */
 void
 confab_history_log_wipe (ConfabHistory *self)
 {
-  g_byte_array_set_size (self->log_pending, 0);
   memset (self->log_map, 0, self->log_map_size);
 }
 
@@ -274,7 +264,6 @@ confab_history_log_wipe (ConfabHistory *self)
 void
 confab_history_log_cut (ConfabHistory *self)
 {
-  g_byte_array_set_size (self->log_pending, 0);
   if (self->log_size > 0 && self->log_map != NULL)
     memset (self->log_map, 0, LOG_HEADER_SIZE);
   self->log_size = 0;

@@ -82,7 +82,7 @@ struct _ConfabHistory
   gsize         log_size;
   guint32       log_generation;
   gboolean      replaying;
-  /* The record being made */
+  /* The record being made, put in the log as it is completed */
   GByteArray   *log_pending;
   /* Row ids are given here, so that a row can wait to be written */
   gint64        next_id;
@@ -129,8 +129,6 @@ gboolean  confab_history_log_update         (ConfabHistory  *self,
                                              GError        **error);
 gboolean  confab_history_log_renumber       (ConfabHistory  *self,
                                              ConfabMessage  *message,
-                                             GError        **error);
-gboolean  confab_history_log_flush          (ConfabHistory  *self,
                                              GError        **error);
 void      confab_history_log_cut            (ConfabHistory  *self);
 void      confab_history_log_wipe           (ConfabHistory  *self);

@@ -104,20 +104,21 @@ static const char migrate_v1[] =
 #define COLUMNS "id, peer_host, peer_port, direction, origin, number, sender, body, plain, " \
                 "state, error, sent_time, received_time, delivered_time"
 
+/* The bindings of confab_history_insert_row() */
+#define INTO_MESSAGES                                                                     \
+  "INTO messages (peer_host, peer_port, direction, origin, number, sender, body, plain,"  \
+  " state, error, sent_time, received_time, delivered_time, id)"                          \
+  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+
 static const char *const statements[N_STMTS] = {
   /* An incoming message stored already is left as it is. A row id taken
    * (by another handle writing the file) fails: the message would be lost.
    */
   [STMT_INSERT] =
-    "INSERT INTO messages (peer_host, peer_port, direction, origin, number, sender,"
-    " body, plain, state, error, sent_time, received_time, delivered_time, id)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-    " ON CONFLICT (origin, number) WHERE direction = 0 DO NOTHING",
+    "INSERT " INTO_MESSAGES " ON CONFLICT (origin, number) WHERE direction = 0 DO NOTHING",
   /* From the log: a row there may be in the file already. */
   [STMT_REPLAY] =
-    "INSERT OR IGNORE INTO messages (peer_host, peer_port, direction, origin, number, sender,"
-    " body, plain, state, error, sent_time, received_time, delivered_time, id)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    "INSERT OR IGNORE " INTO_MESSAGES,
   [STMT_ORIGIN_STORED] =
     "SELECT 1 FROM messages WHERE direction = 0 AND origin = ?1 LIMIT 1",
   [STMT_ID_STORED] =
@@ -174,6 +175,14 @@ row_set_state (Row           *row,
   row->error = g_strdup (confab_message_get_error (message));
 }
 
+static void
+row_set_protocol_id (Row           *row,
+                     ConfabMessage *message)
+{
+  row->origin = confab_message_get_origin (message);
+  row->number = confab_message_get_number (message);
+}
+
 static Row *
 row_new (ConfabMessage *message)
 {
@@ -183,8 +192,7 @@ row_new (ConfabMessage *message)
                                        confab_message_get_text (message));
 
   row->id = confab_message_get_history_id (message);
-  row->origin = confab_message_get_origin (message);
-  row->number = confab_message_get_number (message);
+  row_set_protocol_id (row, message);
   row->sent = confab_message_get_time_usec (message);
   row->received = confab_message_get_received_time (message);
   row->port = confab_message_get_peer_port (message);
@@ -957,8 +965,8 @@ exec_write (ConfabHistory  *self,
   return FALSE;
 }
 
-/* Commits the database's transaction, and empties the log. Whatever the
- * log was not given yet goes in first: a commit that fails loses nothing.
+/* Writes the rows that wait, commits the database's transaction, and
+ * empties the log, which holds nothing the database lacks then.
  */
 gboolean
 confab_history_commit_database (ConfabHistory  *self,
@@ -970,7 +978,7 @@ confab_history_commit_database (ConfabHistory  *self,
   if (!self->in_batch)
     return TRUE;
 
-  if (!write_rows (self, error) || (self->log_fd >= 0 && !confab_history_log_flush (self, error)))
+  if (!write_rows (self, error))
     return FALSE;
 
   if (!exec_write (self, "COMMIT", error))
@@ -1062,10 +1070,11 @@ confab_history_commit (ConfabHistory  *self,
 {
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
 
+  /* With the log, each write put its record there already. */
   if (self->log_fd < 0)
     return confab_history_commit_database (self, error);
 
-  return confab_history_writable (self, error) && confab_history_log_flush (self, error);
+  return confab_history_writable (self, error);
 }
 
 /**
@@ -1289,6 +1298,35 @@ confab_history_write_protocol_id (ConfabHistory  *self,
   return write_row (self, message, STMT_RENUMBER, bind_protocol_id, error);
 }
 
+/* A change to a row that waits is folded into it by @fold; one to a row in
+ * the database is written there with statement @which.
+ */
+static gboolean
+change_row (ConfabHistory  *self,
+            ConfabMessage  *message,
+            void          (*fold) (Row *, ConfabMessage *),
+            guint           which,
+            void          (*bind) (sqlite3_stmt *, ConfabMessage *),
+            GError        **error)
+{
+  gint64 id = confab_message_get_history_id (message);
+  Row *row;
+
+  if (!confab_history_writable (self, error))
+    return FALSE;
+
+  row = g_hash_table_lookup (self->unwritten, &id);
+  if (row != NULL)
+    fold (row, message);
+  else if (write_row (self, message, which, bind, error))
+    wrote_directly (self);
+  else
+    return FALSE;
+
+  count_write (self);
+  return TRUE;
+}
+
 /**
  * confab_history_update:
  * @message: a stored message
@@ -1303,27 +1341,14 @@ confab_history_update (ConfabHistory  *self,
                        ConfabMessage  *message,
                        GError        **error)
 {
-  Row *row;
-
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
   g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
 
   if (confab_message_get_history_id (message) == 0)
     return TRUE;
 
-  if (!confab_history_writable (self, error))
-    return FALSE;
-
-  row = g_hash_table_lookup (self->unwritten, &(gint64) { confab_message_get_history_id (message) });
-  if (row != NULL)
-    row_set_state (row, message);
-  else if (!confab_history_write_state (self, message, error))
-    return FALSE;
-  else
-    wrote_directly (self);
-
-  count_write (self);
-  return confab_history_log_update (self, message, error);
+  return change_row (self, message, row_set_state, STMT_UPDATE, bind_state, error) &&
+         confab_history_log_update (self, message, error);
 }
 
 /**
@@ -1341,31 +1366,17 @@ confab_history_renumber (ConfabHistory  *self,
                          ConfabMessage  *message,
                          GError        **error)
 {
-  Row *row;
-
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
   g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
 
   if (confab_message_get_history_id (message) == 0)
     return TRUE;
 
-  if (!confab_history_writable (self, error))
+  if (!change_row (self, message, row_set_protocol_id, STMT_RENUMBER, bind_protocol_id, error))
     return FALSE;
-
-  row = g_hash_table_lookup (self->unwritten, &(gint64) { confab_message_get_history_id (message) });
-  if (row != NULL)
-    {
-      row->origin = confab_message_get_origin (message);
-      row->number = confab_message_get_number (message);
-    }
-  else if (!confab_history_write_protocol_id (self, message, error))
-    return FALSE;
-  else
-    wrote_directly (self);
 
   seen_add (self, confab_message_get_direction (message), confab_message_get_origin (message),
             confab_message_get_number (message));
-  count_write (self);
   return confab_history_log_renumber (self, message, error);
 }
 
