@@ -468,6 +468,70 @@ test_batching (Fixture       *fixture,
   }
 }
 
+static gint64
+state_with_sqlite (const char *path,
+                   const char *body)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gint64 state = -1;
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT state FROM messages WHERE body = ?1", -1,
+                                       &stmt, NULL), ==, SQLITE_OK);
+  sqlite3_bind_text (stmt, 1, body, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    state = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+
+  return state;
+}
+
+/* One of ours still sending when the database commits waits for its ack in
+ * memory, and in the log, which a crash then replays; it is written once,
+ * as delivered. One left unanswered for a second is written as it is.
+ */
+static void
+test_sending_waits (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(ConfabMessage) ours = make_message (CONFAB_DIRECTION_OUTGOING, "ours", 5, 1);
+  g_autoptr(ConfabMessage) theirs = make_message (CONFAB_DIRECTION_INCOMING, "theirs", 6, 1);
+  g_autoptr(ConfabMessage) unanswered = NULL;
+  g_autofree char *copy = NULL;
+  Stored theirs_only = { fixture->path, 1 };
+  Stored both = { fixture->path, 2 };
+  Stored all = { fixture->path, 3 };
+
+  add_ok (history, ours);
+  add_ok (history, theirs);
+  TEST_WAIT_UNTIL (database_holds, &theirs_only);
+  g_assert_cmpint (state_with_sqlite (fixture->path, "ours"), ==, -1);
+
+  copy = copy_as_crashed (fixture->path, fixture->dir, NULL);
+  {
+    g_autoptr(ConfabHistory) crashed = open_ok (copy);
+    g_autoptr(GPtrArray) unsent = confab_history_load_unsent (crashed, NULL);
+
+    g_assert_cmpint (confab_history_count (crashed, NULL), ==, 2);
+    g_assert_cmpuint (unsent->len, ==, 1);
+    assert_same_message (ours, g_ptr_array_index (unsent, 0));
+  }
+
+  confab_message_set_state (ours, CONFAB_MESSAGE_STATE_DELIVERED);
+  g_assert_true (confab_history_update (history, ours, NULL));
+  TEST_WAIT_UNTIL (database_holds, &both);
+  g_assert_cmpint (state_with_sqlite (fixture->path, "ours"), ==, CONFAB_MESSAGE_STATE_DELIVERED);
+
+  unanswered = make_message (CONFAB_DIRECTION_OUTGOING, "unanswered", 5, 2);
+  add_ok (history, unanswered);
+  TEST_WAIT_UNTIL (database_holds, &all);
+  g_assert_cmpint (state_with_sqlite (fixture->path, "unanswered"), ==,
+                   CONFAB_MESSAGE_STATE_SENDING);
+}
+
 /* @count messages from the peer and one of ours, delivered: stored, then
  * committed the way the program does before it sends or acknowledges
  */
@@ -1343,6 +1407,7 @@ main (int   argc,
   ADD ("waits-for-lock", test_waits_for_lock);
   ADD ("duplicate", test_duplicate);
   ADD ("batching", test_batching);
+  ADD ("sending-waits", test_sending_waits);
   ADD ("log-replayed", test_log_replayed);
   ADD ("log-torn", test_log_torn);
   ADD ("log-grows", test_log_grows);

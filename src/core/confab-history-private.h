@@ -29,6 +29,8 @@ typedef struct _Checkpointer Checkpointer;
 typedef struct
 {
   gint64   id;
+  /* When it was added, on the monotonic clock */
+  gint64   added;
   guint64  origin;
   guint64  number;
   gint64   sent;

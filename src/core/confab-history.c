@@ -49,6 +49,14 @@
  */
 #define COMMIT_DELAY_MS 1000
 #define COMMIT_MAX_WRITES 2000
+/* One of ours still sending when the database commits is most likely
+ * acknowledged a moment later: its row waits for that in memory (and in the
+ * log, which is then not cut), to be written once, as delivered, rather
+ * than into the outbox and updated. Not for longer than this, nor while
+ * the log grows past LOG_CUT_BYTES.
+ */
+#define SENDING_WAIT_USEC (2 * COMMIT_DELAY_MS * 1000)
+#define LOG_CUT_BYTES (8 * 1024 * 1024)
 /* Protocol ids of the newest messages, kept to find a message sent again
  * (its ack was lost) without asking the database: a sender resends at most
  * the messages it had in flight.
@@ -202,6 +210,7 @@ row_new (ConfabMessage *message)
 }
 
 static gboolean write_rows (ConfabHistory  *self,
+                            gboolean        all,
                             GError        **error);
 
 G_DEFINE_FINAL_TYPE (ConfabHistory, confab_history, G_TYPE_OBJECT)
@@ -683,7 +692,7 @@ confab_history_dispose (GObject *object)
 {
   ConfabHistory *self = (ConfabHistory *)object;
 
-  if (self->in_batch && self->db != NULL)
+  if (self->db != NULL)
     confab_history_commit_database (self, NULL);
   if (self->commit_source != NULL)
     g_source_destroy (self->commit_source);
@@ -965,41 +974,7 @@ exec_write (ConfabHistory  *self,
   return FALSE;
 }
 
-/* Writes the rows that wait, commits the database's transaction, and
- * empties the log, which holds nothing the database lacks then.
- */
-gboolean
-confab_history_commit_database (ConfabHistory  *self,
-                                GError        **error)
-{
-  if (!confab_history_writable (self, error))
-    return FALSE;
-
-  if (!self->in_batch)
-    return TRUE;
-
-  if (!write_rows (self, error))
-    return FALSE;
-
-  if (!exec_write (self, "COMMIT", error))
-    return FALSE;
-
-  self->in_batch = FALSE;
-  if (self->log_fd >= 0)
-    confab_history_log_cut (self);
-  return TRUE;
-}
-
-static gboolean
-commit_cb (gpointer user_data)
-{
-  ConfabHistory *self = user_data;
-
-  g_clear_pointer (&self->commit_source, g_source_unref);
-  confab_history_commit_database (self, NULL);
-
-  return G_SOURCE_REMOVE;
-}
+static gboolean commit_cb (gpointer user_data);
 
 static void
 schedule_commit (ConfabHistory *self,
@@ -1054,6 +1029,59 @@ wrote_directly (ConfabHistory *self)
 {
   if (self->log_fd >= 0)
     schedule_commit (self, 0);
+}
+
+/* Writes the rows that wait (but for those of ours that may wait longer,
+ * unless @all), and commits the database's transaction. Once nothing
+ * waits, the log holds nothing the database lacks: it is cut.
+ */
+static gboolean
+commit_rows (ConfabHistory  *self,
+             gboolean        all,
+             GError        **error)
+{
+  if (!confab_history_writable (self, error))
+    return FALSE;
+
+  if (!self->in_batch && self->unwritten_rows->len == 0)
+    return TRUE;
+
+  if (!begin_batch (self, error) || !write_rows (self, all, error) ||
+      !exec_write (self, "COMMIT", error))
+    return FALSE;
+
+  self->in_batch = FALSE;
+  if (self->unwritten_rows->len > 0)
+    {
+      schedule_commit (self, COMMIT_DELAY_MS);
+      return TRUE;
+    }
+
+  if (self->commit_source != NULL)
+    g_source_destroy (self->commit_source);
+  g_clear_pointer (&self->commit_source, g_source_unref);
+  if (self->log_fd >= 0)
+    confab_history_log_cut (self);
+  return TRUE;
+}
+
+/* Writes every row that waits, and commits the database's transaction. */
+gboolean
+confab_history_commit_database (ConfabHistory  *self,
+                                GError        **error)
+{
+  return commit_rows (self, TRUE, error);
+}
+
+static gboolean
+commit_cb (gpointer user_data)
+{
+  ConfabHistory *self = user_data;
+
+  g_clear_pointer (&self->commit_source, g_source_unref);
+  commit_rows (self, self->log_size >= LOG_CUT_BYTES, NULL);
+
+  return G_SOURCE_REMOVE;
 }
 
 /**
@@ -1154,25 +1182,49 @@ confab_history_insert_row (ConfabHistory  *self,
   return step_write (self, stmt, error);
 }
 
-/* Writes the rows that wait, oldest first. */
+/* Whether a row is written at this commit, or waits for the next */
+static gboolean
+row_settled (const Row *row,
+             gint64     now)
+{
+  return row->direction != CONFAB_DIRECTION_OUTGOING ||
+         row->state != CONFAB_MESSAGE_STATE_SENDING ||
+         now - row->added >= SENDING_WAIT_USEC;
+}
+
+/* Writes the rows that wait, oldest first; unless @all, ours still sending
+ * stay, in order.
+ */
 static gboolean
 write_rows (ConfabHistory  *self,
+            gboolean        all,
             GError        **error)
 {
-  guint written = 0;
+  GPtrArray *rows = self->unwritten_rows;
+  gint64 now = all ? 0 : g_get_monotonic_time ();
+  guint kept = 0, done = 0;
   gboolean ok = TRUE;
 
-  while (ok && written < self->unwritten_rows->len)
+  for (; ok && done < rows->len; done++)
     {
-      Row *row = g_ptr_array_index (self->unwritten_rows, written);
+      Row *row = g_ptr_array_index (rows, done);
+
+      if (!all && !row_settled (row, now))
+        {
+          /* Written rows gather behind the kept ones, to be freed. */
+          rows->pdata[done] = rows->pdata[kept];
+          rows->pdata[kept++] = row;
+          continue;
+        }
 
       ok = confab_history_insert_row (self, STMT_INSERT, row, error);
       if (ok)
         g_hash_table_remove (self->unwritten, &row->id);
-      written += ok;
+      else
+        break;
     }
 
-  g_ptr_array_remove_range (self->unwritten_rows, 0, written);
+  g_ptr_array_remove_range (rows, kept, done - kept);
   return ok;
 }
 
@@ -1236,6 +1288,7 @@ confab_history_add (ConfabHistory  *self,
 
   confab_message_set_history_id (message, self->next_id++);
   row = row_new (message);
+  row->added = g_get_monotonic_time ();
   g_ptr_array_add (self->unwritten_rows, row);
   g_hash_table_insert (self->unwritten, &row->id, row);
   count_write (self);
@@ -1435,7 +1488,7 @@ readable (ConfabHistory  *self,
   if (self->failure != NULL || self->unwritten_rows->len == 0)
     return TRUE;
 
-  if (!write_rows (self, error))
+  if (!write_rows (self, TRUE, error))
     return FALSE;
 
   wrote_directly (self);
