@@ -1040,10 +1040,12 @@ confab_conversation_send (ConfabConversation *self,
   if (self->newer_stored)
     confab_conversation_show_newest (self);
 
-  /* On disk, with its id, before it can reach the peer. */
+  /* On disk, with its id, before it can reach the peer; on its way before
+   * a view lays out its row.
+   */
   confab_conversation_store_outgoing (self, message);
-  confab_conversation_append (self, message, TRUE);
   confab_conversation_transmit (self, message);
+  confab_conversation_append (self, message, TRUE);
 
   return message;
 }
