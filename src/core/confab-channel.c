@@ -15,6 +15,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "confab-channel-private.h"
+#include "confab-marshal.h"
 
 /* Bounded work per dispatch keeps the UI responsive under a flood; the
  * source is level-triggered, so whatever is left fires it again.
@@ -753,8 +754,11 @@ confab_channel_class_init (ConfabChannelClass *klass)
                   G_SIGNAL_RUN_LAST,
                   0,
                   NULL, NULL,
-                  NULL,
+                  confab_marshal_VOID__UINT64_UINT64,
                   G_TYPE_NONE, 2, G_TYPE_UINT64, G_TYPE_UINT64);
+  g_signal_set_va_marshaller (confab_channel_signals[SIGNAL_DELIVERED],
+                              G_TYPE_FROM_CLASS (klass),
+                              confab_marshal_VOID__UINT64_UINT64v);
 
   /**
    * ConfabChannel::failed:
@@ -772,8 +776,11 @@ confab_channel_class_init (ConfabChannelClass *klass)
                   G_SIGNAL_RUN_LAST,
                   0,
                   NULL, NULL,
-                  NULL,
+                  confab_marshal_VOID__UINT64_UINT64_STRING,
                   G_TYPE_NONE, 3, G_TYPE_UINT64, G_TYPE_UINT64, G_TYPE_STRING);
+  g_signal_set_va_marshaller (confab_channel_signals[SIGNAL_FAILED],
+                              G_TYPE_FROM_CLASS (klass),
+                              confab_marshal_VOID__UINT64_UINT64_STRINGv);
 }
 
 static void
