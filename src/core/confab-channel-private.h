@@ -19,6 +19,10 @@ G_BEGIN_DECLS
  */
 #define RECV_BATCH             16
 #define RECV_BUFFER_SIZE       65536
+/* Protocol datagrams handed out in one go (the segments an ack lets into
+ * the window) go in one system call, up to this many.
+ */
+#define SEND_BATCH             64
 
 struct _ConfabChannel
 {
@@ -54,6 +58,15 @@ struct _ConfabChannel
   GInputVector        recv_vectors[RECV_BATCH];
   GInputMessage       recv_messages[RECV_BATCH];
   GSocketAddress     *recv_addresses[RECV_BATCH];
+
+  /* Sealed datagrams waiting for confab_channel_send_batch(), each in a
+   * CONFAB_WIRE_MAX_DATAGRAM slot of send_buffers, all to send_destination
+   */
+  guint8             *send_buffers;
+  GOutputVector       send_vectors[SEND_BATCH];
+  GOutputMessage      send_messages[SEND_BATCH];
+  guint               send_count;
+  GSocketAddress     *send_destination;
 
   ConfabChannelStats  stats;
 
@@ -153,6 +166,12 @@ gboolean confab_channel_transmit            (ConfabChannel  *self,
                                              const guint8   *data,
                                              gsize           length,
                                              GError        **error);
+gboolean confab_channel_transmit_later      (ConfabChannel  *self,
+                                             const guint8   *data,
+                                             gsize           length,
+                                             GError        **error);
+void     confab_channel_send_batch          (ConfabChannel  *self);
+void     confab_channel_drop_batch          (ConfabChannel  *self);
 
 /* confab-channel-plain.c */
 void     confab_channel_flush_plain         (ConfabChannel  *self);

@@ -49,7 +49,7 @@ on_sender_transmit (gpointer      user_data,
   ConfabChannel *self = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!confab_channel_transmit (self, datagram, length, &error))
+  if (!confab_channel_transmit_later (self, datagram, length, &error))
     g_debug ("A segment did not go out now and will be retransmitted: %s", error->message);
 }
 
@@ -422,6 +422,8 @@ confab_channel_flush (ConfabChannel *self)
 
   send_acks (self);
   emit_events (self);
+  /* Last, for what the handlers sent too */
+  confab_channel_send_batch (self);
   rearm_timer (self);
 
   self->flush_depth--;
@@ -438,6 +440,7 @@ confab_channel_peer_changed (ConfabChannel *self)
 
   /* The new peer's sessions start afresh; a batch from the old one stops. */
   confab_receiver_reset_sessions (self->receiver);
+  confab_channel_drop_batch (self);
   g_array_set_size (self->acks_due, 0);
   g_ptr_array_set_size (self->incoming, 0);
   self->peer_generation++;

@@ -444,6 +444,7 @@ close_socket (ConfabChannel *self)
 
   self->dual_stack = FALSE;
   g_clear_object (&self->destination);
+  confab_channel_drop_batch (self);
 }
 
 static void
@@ -493,6 +494,35 @@ confab_channel_send_datagram (ConfabChannel   *self,
   return sent;
 }
 
+/* Where a protocol datagram goes now, or %NULL with @error set */
+static GSocketAddress *
+transmit_destination (ConfabChannel  *self,
+                      GError        **error)
+{
+  if (self->socket == NULL || self->peer_addresses == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                           "The peer's address is not known yet");
+      return NULL;
+    }
+
+  return confab_channel_get_destination (self, error);
+}
+
+static const guint8 *
+seal (ConfabChannel  *self,
+      const guint8   *data,
+      gsize          *length,
+      guint8         *buffer,
+      GError        **error)
+{
+  data = confab_channel_seal (self, data, length, buffer, CONFAB_WIRE_MAX_DATAGRAM);
+  if (data == NULL)
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                         "The datagram is too long to seal");
+  return data;
+}
+
 /**
  * confab_channel_transmit:
  *
@@ -507,28 +537,108 @@ confab_channel_transmit (ConfabChannel  *self,
                          GError        **error)
 {
   guint8 sealed[CONFAB_WIRE_MAX_DATAGRAM];
-  GSocketAddress *destination;
+  GSocketAddress *destination = transmit_destination (self, error);
 
-  if (self->socket == NULL || self->peer_addresses == NULL)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-                           "The peer's address is not known yet");
-      return FALSE;
-    }
-
-  destination = confab_channel_get_destination (self, error);
   if (destination == NULL)
     return FALSE;
 
-  data = confab_channel_seal (self, data, &length, sealed, sizeof sealed);
+  data = seal (self, data, &length, sealed, error);
   if (data == NULL)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                           "The datagram is too long to seal");
-      return FALSE;
-    }
+    return FALSE;
 
   return confab_channel_send_datagram (self, destination, (const char *)data, length, error) >= 0;
+}
+
+/**
+ * confab_channel_transmit_later:
+ *
+ * Like confab_channel_transmit(), but the datagram, sealed now, goes with
+ * the others of this operation at confab_channel_send_batch(), which
+ * confab_channel_flush() calls.
+ */
+gboolean
+confab_channel_transmit_later (ConfabChannel  *self,
+                               const guint8   *data,
+                               gsize           length,
+                               GError        **error)
+{
+  GSocketAddress *destination = transmit_destination (self, error);
+  guint8 *slot;
+
+  if (destination == NULL)
+    return FALSE;
+
+  if (self->send_count == SEND_BATCH ||
+      (self->send_count > 0 && destination != self->send_destination))
+    confab_channel_send_batch (self);
+
+  if (self->send_buffers == NULL)
+    self->send_buffers = g_malloc (SEND_BATCH * CONFAB_WIRE_MAX_DATAGRAM);
+  slot = self->send_buffers + self->send_count * CONFAB_WIRE_MAX_DATAGRAM;
+  data = seal (self, data, &length, slot, error);
+  if (data == NULL)
+    return FALSE;
+  if (data != slot)
+    memcpy (slot, data, length);
+
+  g_set_object (&self->send_destination, destination);
+  self->send_vectors[self->send_count] = (GOutputVector) { slot, length };
+  self->send_messages[self->send_count] = (GOutputMessage) {
+    .address = destination,
+    .vectors = &self->send_vectors[self->send_count],
+    .num_vectors = 1,
+  };
+  self->send_count++;
+  return TRUE;
+}
+
+/* Forgets the datagrams waiting to be sent: the socket or the peer changed. */
+void
+confab_channel_drop_batch (ConfabChannel *self)
+{
+  self->send_count = 0;
+  g_clear_object (&self->send_destination);
+}
+
+/**
+ * confab_channel_send_batch:
+ *
+ * Sends the datagrams of confab_channel_transmit_later(), in order. One
+ * that cannot go is skipped, as confab_channel_transmit() would: the
+ * protocol retransmits it.
+ */
+void
+confab_channel_send_batch (ConfabChannel *self)
+{
+  gboolean retried = FALSE;
+  guint sent = 0;
+
+  while (self->socket != NULL && sent < self->send_count)
+    {
+      g_autoptr(GError) error = NULL;
+      int n = g_socket_send_messages (self->socket, self->send_messages + sent,
+                                      self->send_count - sent, G_SOCKET_MSG_NONE, NULL, &error);
+
+      if (n > 0)
+        {
+          sent += n;
+          retried = FALSE;
+        }
+      /* The refusal of an earlier datagram, reported now; this one did not go. */
+      else if (!retried && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED))
+        {
+          retried = TRUE;
+        }
+      else
+        {
+          g_debug ("A segment did not go out now and will be retransmitted: %s",
+                   error != NULL ? error->message : "nothing sent");
+          sent++;
+          retried = FALSE;
+        }
+    }
+
+  confab_channel_drop_batch (self);
 }
 
 /* GObject */
@@ -557,6 +667,7 @@ confab_channel_finalize (GObject *object)
   g_clear_pointer (&self->peer_host, g_free);
   g_clear_error (&self->resolve_error);
   g_clear_pointer (&self->recv_buffers, g_free);
+  g_clear_pointer (&self->send_buffers, g_free);
   confab_channel_reliable_finalize (self);
 
   G_OBJECT_CLASS (confab_channel_parent_class)->finalize (object);
