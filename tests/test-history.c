@@ -187,9 +187,8 @@ test_round_trip (Fixture       *fixture,
     }
 
   /* An outgoing, delivered message with every time set */
-  message = g_object_new (CONFAB_TYPE_MESSAGE, "direction", CONFAB_DIRECTION_OUTGOING,
-                          "sender", "bob \"the\" builder", "text", long_text->str,
-                          "time", when, NULL);
+  message = confab_message_new (CONFAB_DIRECTION_OUTGOING, "bob \"the\" builder", long_text->str,
+                                when);
   confab_message_set_id (message, G_MAXUINT64, G_MAXUINT64 - 1);
   confab_message_set_peer (message, "fe80::1", 65535);
   confab_message_set_state (message, CONFAB_MESSAGE_STATE_DELIVERED);

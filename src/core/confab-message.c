@@ -71,15 +71,33 @@ confab_message_new (ConfabDirection  direction,
                     const char      *text,
                     GDateTime       *time)
 {
+  ConfabMessage *self;
+
   g_return_val_if_fail (sender != NULL, NULL);
   g_return_val_if_fail (text != NULL, NULL);
 
-  return g_object_new (CONFAB_TYPE_MESSAGE,
-                       "direction", direction,
-                       "sender", sender,
-                       "text", text,
-                       "time", time,
-                       NULL);
+  /* No construct properties: g_object_new() then only makes the instance
+   * (a message is made for each one sent and received).
+   */
+  self = g_object_new (CONFAB_TYPE_MESSAGE, NULL);
+  self->direction = direction;
+  self->sender = g_strdup (sender);
+  self->text = g_strdup (text);
+  self->state = direction == CONFAB_DIRECTION_OUTGOING
+              ? CONFAB_MESSAGE_STATE_SENDING
+              : CONFAB_MESSAGE_STATE_RECEIVED;
+  if (time != NULL)
+    {
+      self->time = g_date_time_ref (time);
+      self->time_usec = g_date_time_to_unix (time) * G_USEC_PER_SEC +
+                        g_date_time_get_microsecond (time);
+    }
+  else
+    {
+      self->time_usec = g_get_real_time ();
+    }
+
+  return self;
 }
 
 /* The range a GDateTime can show: years 1 to 9999 */
@@ -123,27 +141,6 @@ confab_message_finalize (GObject *object)
   g_clear_pointer (&self->time, g_date_time_unref);
 
   G_OBJECT_CLASS (confab_message_parent_class)->finalize (object);
-}
-
-static void
-confab_message_constructed (GObject *object)
-{
-  ConfabMessage *self = (ConfabMessage *)object;
-
-  G_OBJECT_CLASS (confab_message_parent_class)->constructed (object);
-
-  if (self->time != NULL)
-    self->time_usec = g_date_time_to_unix (self->time) * G_USEC_PER_SEC +
-                      g_date_time_get_microsecond (self->time);
-  else
-    self->time_usec = g_get_real_time ();
-  if (self->sender == NULL)
-    self->sender = g_strdup ("");
-  if (self->text == NULL)
-    self->text = g_strdup ("");
-  self->state = self->direction == CONFAB_DIRECTION_OUTGOING
-              ? CONFAB_MESSAGE_STATE_SENDING
-              : CONFAB_MESSAGE_STATE_RECEIVED;
 }
 
 static void
@@ -199,22 +196,6 @@ confab_message_set_property (GObject      *object,
 
   switch (prop_id)
     {
-    case PROP_DIRECTION:
-      self->direction = g_value_get_enum (value);
-      break;
-
-    case PROP_SENDER:
-      self->sender = g_value_dup_string (value);
-      break;
-
-    case PROP_TEXT:
-      self->text = g_value_dup_string (value);
-      break;
-
-    case PROP_TIME:
-      self->time = g_value_dup_boxed (value);
-      break;
-
     case PROP_STATE:
       confab_message_set_state (self, g_value_get_enum (value));
       break;
@@ -237,7 +218,6 @@ confab_message_class_init (ConfabMessageClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
-  object_class->constructed = confab_message_constructed;
   object_class->finalize = confab_message_finalize;
   object_class->get_property = confab_message_get_property;
   object_class->set_property = confab_message_set_property;
@@ -246,22 +226,22 @@ confab_message_class_init (ConfabMessageClass *klass)
     g_param_spec_enum ("direction", NULL, NULL,
                        CONFAB_TYPE_DIRECTION,
                        CONFAB_DIRECTION_INCOMING,
-                       (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+                       (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   properties[PROP_SENDER] =
     g_param_spec_string ("sender", NULL, NULL,
                          NULL,
-                         (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+                         (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   properties[PROP_TEXT] =
     g_param_spec_string ("text", NULL, NULL,
                          NULL,
-                         (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+                         (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   properties[PROP_TIME] =
     g_param_spec_boxed ("time", NULL, NULL,
                         G_TYPE_DATE_TIME,
-                        (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+                        (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   properties[PROP_STATE] =
     g_param_spec_enum ("state", NULL, NULL,
