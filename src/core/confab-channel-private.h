@@ -35,6 +35,8 @@ struct _ConfabChannel
   /* An IPv6 socket that also carries IPv4 (as ::ffff:a.b.c.d). */
   guint               dual_stack : 1;
   guint               resolving : 1;
+  /* In on_socket_readable(), reading and handling a batch */
+  guint               receiving : 1;
 
   char               *peer_host;
   guint16             peer_port;

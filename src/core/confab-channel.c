@@ -254,9 +254,17 @@ on_socket_readable (GSocket      *socket,
                     GIOCondition  condition G_GNUC_UNUSED,
                     gpointer      user_data)
 {
-  g_autoptr(ConfabChannel) self = g_object_ref (CONFAB_CHANNEL (user_data));
+  g_autoptr(ConfabChannel) self = NULL;
   guint handled = 0;
 
+  /* From a main loop run by a handler below (Confab runs none): the batch
+   * being handled is not read over.
+   */
+  if (CONFAB_CHANNEL (user_data)->receiving)
+    return G_SOURCE_CONTINUE;
+
+  self = g_object_ref (CONFAB_CHANNEL (user_data));
+  self->receiving = TRUE;
   while (handled < RECV_MAX_PER_DISPATCH && self->socket == socket)
     {
       g_autoptr(GError) error = NULL;
@@ -282,6 +290,8 @@ on_socket_readable (GSocket      *socket,
           handled++;
         }
     }
+
+  self->receiving = FALSE;
 
   /* Messages are handed out, then acknowledged, once per batch. */
   confab_channel_flush (self);
@@ -462,6 +472,13 @@ attach_socket (ConfabChannel *self,
   self->dual_stack = !!dual_stack;
 
   self->in_source = g_socket_create_source (socket, G_IO_IN, NULL);
+  /* GLib takes a source's descriptor out of the poll set for the time it
+   * dispatches a source that cannot recurse, and puts it back after: each
+   * a write to the context's eventfd, and one more turn of the loop, for
+   * every datagram that wakes the program. on_socket_readable() does not
+   * recurse itself instead.
+   */
+  g_source_set_can_recurse (self->in_source, TRUE);
   g_source_set_static_name (self->in_source, "[confab] channel receive");
   g_source_set_callback (self->in_source, G_SOURCE_FUNC (on_socket_readable), self, NULL);
   g_source_attach (self->in_source, g_main_context_get_thread_default ());
