@@ -275,6 +275,12 @@ on_socket_readable (GSocket      *socket,
         {
           handle_batch (self, socket, n);
           handled += n;
+          /* Most likely all there was: the acknowledgements go out now
+           * rather than after one more call that finds nothing. What came
+           * meanwhile makes the source ready again.
+           */
+          if ((guint)n < max)
+            break;
         }
       else if (n == 0 || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
