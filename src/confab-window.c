@@ -609,7 +609,8 @@ show_history_problem_cb (gpointer user_data)
 }
 
 /* For tests/bench/bench-startup: when the first frame was painted (the
- * monotonic clock, µs) and the newest message it shows.
+ * monotonic clock, µs) and the newest message it shows: none while the
+ * conversation is not what the window shows.
  */
 static void
 report_first_frame (GdkFrameClock *clock,
@@ -617,7 +618,8 @@ report_first_frame (GdkFrameClock *clock,
 {
   GListModel *model = G_LIST_MODEL (self->conversation);
   guint n = g_list_model_get_n_items (model);
-  g_autoptr(ConfabMessage) newest = n > 0 ? g_list_model_get_item (model, n - 1) : NULL;
+  gboolean chat = g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "chat") == 0;
+  g_autoptr(ConfabMessage) newest = n > 0 && chat ? g_list_model_get_item (model, n - 1) : NULL;
 
   g_signal_handlers_disconnect_by_func (clock, report_first_frame, self);
   g_print ("first-frame %" G_GINT64_FORMAT " %u %s\n", g_get_monotonic_time (), n,

@@ -68,7 +68,11 @@ start_once (const char *home,
             gint64     *rss_kib)
 {
   g_autofree char *port = g_strdup_printf ("%u", bench_free_port ());
-  const char *args[] = { "--port", port, NULL };
+  /* With a peer, as the person who chats has: the window shows the
+   * conversation, not the page that asks for one.
+   */
+  g_autofree char *peer = g_strdup_printf ("--peer=127.0.0.1:%u", bench_free_port ());
+  const char *args[] = { "--port", port, peer, NULL };
   BenchApp *app = bench_app_start (BENCH_PROGRAM, home, args);
   g_autofree char *newest = NULL;
   guint items;
