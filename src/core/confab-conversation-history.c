@@ -18,6 +18,11 @@
  * next page at once. Each row costs its layout before the first frame.
  */
 #define HISTORY_PAGE 25
+/* The newest, as the list starts: a window's worth. A view lays out a row
+ * for each (the most of a start's time, beside an empty history), and a
+ * view taller than them reads the next page once it has a size.
+ */
+#define FIRST_PAGE 12
 
 static void
 set_history_problem (ConfabConversation *self,
@@ -208,14 +213,16 @@ confab_conversation_load_older (ConfabConversation *self)
 {
   g_autoptr(GPtrArray) page = NULL;
   g_autoptr(GError) error = NULL;
+  guint size;
 
   g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), FALSE);
 
   if (self->history == NULL || !self->has_older)
     return FALSE;
 
+  size = self->messages->len == 0 ? FIRST_PAGE : HISTORY_PAGE;
   /* One more than a page, to know whether any are left */
-  page = confab_history_load (self->history, self->oldest_loaded, HISTORY_PAGE + 1, &error);
+  page = confab_history_load (self->history, self->oldest_loaded, size + 1, &error);
   if (page == NULL)
     {
       g_message ("Older messages cannot be read: %s", error->message);
@@ -224,8 +231,8 @@ confab_conversation_load_older (ConfabConversation *self)
       return FALSE;
     }
 
-  confab_conversation_set_has_older (self, page->len > HISTORY_PAGE);
-  if (page->len > HISTORY_PAGE)
+  confab_conversation_set_has_older (self, page->len > size);
+  if (page->len > size)
     g_ptr_array_remove_index (page, 0);
   prepend_loaded (self, page);
 
