@@ -770,6 +770,40 @@ at_top_and_complete (gpointer data)
   return !confab_conversation_get_has_older (conversation);
 }
 
+static gboolean
+list_longer_than (gpointer data)
+{
+  gpointer *args = data;
+
+  return g_list_model_get_n_items (args[0]) > GPOINTER_TO_UINT (args[1]);
+}
+
+/* The list starts with a window's worth of the newest messages; a taller
+ * window reads more until it is full, and stays at the newest.
+ */
+static void
+test_window_history_fills_view (Fixture       *fixture,
+                                gconstpointer  data)
+{
+  ConfabConversation *conversation = fixture_conversation (fixture);
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (fixture_scrolled (fixture));
+  g_autofree char *path = g_build_filename (fixture->dir, "stored.db", NULL);
+  guint first;
+  gpointer args[2] = { conversation, NULL };
+
+  prefill_history (path, 120, "");
+  confab_conversation_set_history_path (conversation, path);
+  first = g_list_model_get_n_items (G_LIST_MODEL (conversation));
+  g_assert_cmpuint (first, <, 25);
+
+  gtk_window_set_default_size (GTK_WINDOW (fixture->window), 600, 1000);
+  args[1] = GUINT_TO_POINTER (first);
+  wait_until (list_longer_than, args);
+  wait_for_row (fixture, "stored 120");
+  wait_until (at_bottom, adj);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (conversation)), <, 120);
+}
+
 /* Starting on a stored history: the newest messages show, at the bottom;
  * scrolling up brings in the older ones, in order.
  */
@@ -1682,6 +1716,7 @@ main (int   argc,
   ADD ("test-connection", test_window_test_connection);
   ADD ("test-connection-no-answer", test_window_test_connection_no_answer);
   ADD ("history-shown", test_window_history_shown);
+  ADD ("history-fills-view", test_window_history_fills_view);
   g_test_add_data_func ("/window/opens-at-newest", test_window_opens_at_newest,
                         run_isolated_with_history);
   ADD ("clear-history", test_window_clear_history);
