@@ -2,8 +2,10 @@
  *
  * Before a message is sent or acknowledged, what changed since the last
  * commit of the database is appended here: a copy into a mapping of the
- * file, which the kernel keeps if the process is killed. Each commit of the database empties it;
- * opening the history replays what it still holds.
+ * file, which the kernel keeps if the process is killed. A commit of the
+ * database that leaves no row waiting empties it; opening the history
+ * replays what it still holds (records of rows the database has already
+ * are applied again, in order, to the same effect).
  *
  * The log, `PATH-log`, belongs to the handle that holds its flock(); another
  * handle on the same file commits to the database directly. It is mapped

@@ -1205,7 +1205,7 @@ write_rows (ConfabHistory  *self,
   guint kept = 0, done = 0;
   gboolean ok = TRUE;
 
-  for (; ok && done < rows->len; done++)
+  for (; done < rows->len; done++)
     {
       Row *row = g_ptr_array_index (rows, done);
 
@@ -1217,11 +1217,12 @@ write_rows (ConfabHistory  *self,
           continue;
         }
 
-      ok = confab_history_insert_row (self, STMT_INSERT, row, error);
-      if (ok)
-        g_hash_table_remove (self->unwritten, &row->id);
-      else
-        break;
+      if (!confab_history_insert_row (self, STMT_INSERT, row, error))
+        {
+          ok = FALSE;
+          break;
+        }
+      g_hash_table_remove (self->unwritten, &row->id);
     }
 
   g_ptr_array_remove_range (rows, kept, done - kept);
@@ -1253,8 +1254,9 @@ add_directly (ConfabHistory  *self,
  * Stores every field of @message and sets its history id. A message
  * already stored under its protocol id (one of the newest SEEN_MAX) is left
  * alone: its history id stays 0. It is on disk after the next
- * confab_history_commit(), and in the database within COMMIT_DELAY_MS;
- * changes made to it before then are written with it.
+ * confab_history_commit(), and in the database within COMMIT_DELAY_MS (one
+ * of ours still being sent, within SENDING_WAIT_USEC more); changes made to
+ * it before then are written with it.
  *
  * Returns: %FALSE if the history cannot be written
  */
