@@ -273,6 +273,13 @@ on_send_failed (ConfabConversation *conversation,
                 const char         *error,
                 char              **out)
 {
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (conversation));
+  g_autoptr(ConfabMessage) last = n > 0 ? g_list_model_get_item (G_LIST_MODEL (conversation),
+                                                                 n - 1) : NULL;
+
+  /* As the signal says: the message is in the list, marked failed. */
+  g_assert_true (last == message);
+  g_assert_cmpint (confab_message_get_state (message), ==, CONFAB_MESSAGE_STATE_FAILED);
   g_assert_nonnull (error);
   g_free (*out);
   *out = g_strdup (error);

@@ -66,6 +66,10 @@ struct _ConfabConversation
   guint          commit_outgoing_id;
   /* Sending waits for commit_outgoing_id */
   gboolean       holding_for_commit;
+  /* A message being sent for the first time, not in the list yet (it goes
+   * out first): a failure lists it before it is reported.
+   */
+  ConfabMessage *unlisted;
 
   /* Encryption, in confab-conversation-crypto.c */
   char          *crypto_state_path;

@@ -390,6 +390,15 @@ on_channel_delivered (ConfabConversation *self,
   confab_conversation_remember (self, message);
 }
 
+/* Adds the message being sent to the list (see confab_conversation_send()). */
+static void
+list_sent (ConfabConversation *self)
+{
+  ConfabMessage *message = g_steal_pointer (&self->unlisted);
+
+  confab_conversation_append (self, message, TRUE);
+}
+
 static void
 fail (ConfabConversation *self,
       ConfabMessage      *message,
@@ -398,6 +407,8 @@ fail (ConfabConversation *self,
   confab_message_set_error (message, reason);
   confab_message_set_state (message, CONFAB_MESSAGE_STATE_FAILED);
   confab_conversation_remember (self, message);
+  if (message == self->unlisted)
+    list_sent (self);
   g_signal_emit (self, signals[SEND_FAILED], 0, message, reason);
 }
 
@@ -1044,8 +1055,10 @@ confab_conversation_send (ConfabConversation *self,
    * a view lays out its row.
    */
   confab_conversation_store_outgoing (self, message);
+  self->unlisted = message;
   confab_conversation_transmit (self, message);
-  confab_conversation_append (self, message, TRUE);
+  if (self->unlisted == message)
+    list_sent (self);
 
   return message;
 }
