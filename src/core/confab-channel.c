@@ -15,7 +15,13 @@
 #include <glib/gi18n-lib.h>
 
 #include "confab-channel-private.h"
+#include "confab-crypto.h"
 #include "confab-marshal.h"
+
+/* Datagrams sealed after a batch's, and sent before them (acks, pongs), are
+ * counters out of order at the peer: fewer than its replay window.
+ */
+G_STATIC_ASSERT (SEND_BATCH < CONFAB_CRYPTO_REPLAY_WINDOW);
 
 /* Bounded work per dispatch keeps the UI responsive under a flood; the
  * source is level-triggered, so whatever is left fires it again.
@@ -257,8 +263,9 @@ on_socket_readable (GSocket      *socket,
   g_autoptr(ConfabChannel) self = NULL;
   guint handled = 0;
 
-  /* From a main loop run by a handler below (Confab runs none): the batch
-   * being handled is not read over.
+  /* From a main loop run by a handler below (Confab runs none, and a
+   * handler must not): the batch being handled is not read over, nor are
+   * messages acknowledged that its handlers have not stored.
    */
   if (CONFAB_CHANNEL (user_data)->receiving)
     return G_SOURCE_CONTINUE;
@@ -297,10 +304,9 @@ on_socket_readable (GSocket      *socket,
         }
     }
 
-  self->receiving = FALSE;
-
   /* Messages are handed out, then acknowledged, once per batch. */
   confab_channel_flush (self);
+  self->receiving = FALSE;
 
   return G_SOURCE_CONTINUE;
 }
@@ -452,6 +458,10 @@ close_socket (ConfabChannel *self)
       g_clear_pointer (&self->out_source, g_source_unref);
     }
 
+  /* Segments on their first way out go now, rather than at their
+   * retransmission.
+   */
+  confab_channel_send_batch (self);
   if (self->socket != NULL)
     {
       g_socket_close (self->socket, NULL);
@@ -460,7 +470,6 @@ close_socket (ConfabChannel *self)
 
   self->dual_stack = FALSE;
   g_clear_object (&self->destination);
-  confab_channel_drop_batch (self);
 }
 
 static void
