@@ -52,11 +52,11 @@
 /* One of ours still sending when the database commits is most likely
  * acknowledged a moment later: its row waits for that in memory (and in the
  * log, which is then not cut), to be written once, as delivered, rather
- * than into the outbox and updated. Not for longer than this, nor while
- * the log grows past LOG_CUT_BYTES.
+ * than into the outbox and updated. Not past the first commit after this
+ * long, nor once the log has grown past LOG_CUT_BYTES.
  */
 #define SENDING_WAIT_USEC (2 * COMMIT_DELAY_MS * 1000)
-#define LOG_CUT_BYTES (8 * 1024 * 1024)
+#define LOG_CUT_BYTES (4 * 1024 * 1024)
 /* Protocol ids of the newest messages, kept to find a message sent again
  * (its ack was lost) without asking the database: a sender resends at most
  * the messages it had in flight.

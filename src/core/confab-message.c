@@ -280,7 +280,8 @@ confab_message_get_sender (ConfabMessage *self)
 {
   g_return_val_if_fail (CONFAB_IS_MESSAGE (self), NULL);
 
-  return self->sender;
+  /* "" for one made by g_object_new() alone */
+  return self->sender != NULL ? self->sender : "";
 }
 
 const char *
@@ -288,7 +289,7 @@ confab_message_get_text (ConfabMessage *self)
 {
   g_return_val_if_fail (CONFAB_IS_MESSAGE (self), NULL);
 
-  return self->text;
+  return self->text != NULL ? self->text : "";
 }
 
 GDateTime *
