@@ -495,7 +495,7 @@ theirs_stored (gpointer path)
 
 /* One of ours still sending when the database commits waits for its ack in
  * memory, and in the log, which a crash then replays; it is written once,
- * as delivered. One left unanswered for a second is written as it is.
+ * as delivered. One left unanswered for two seconds is written as it is.
  */
 static void
 test_sending_waits (Fixture       *fixture,
