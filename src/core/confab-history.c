@@ -215,6 +215,14 @@ static gboolean write_rows (ConfabHistory  *self,
 
 G_DEFINE_FINAL_TYPE (ConfabHistory, confab_history, G_TYPE_OBJECT)
 
+static void
+cancel_commit (ConfabHistory *self)
+{
+  if (self->commit_source != NULL)
+    g_source_destroy (self->commit_source);
+  g_clear_pointer (&self->commit_source, g_source_unref);
+}
+
 enum {
   FAILED,
   N_SIGNALS
@@ -694,9 +702,7 @@ confab_history_dispose (GObject *object)
 
   if (self->db != NULL)
     confab_history_commit_database (self, NULL);
-  if (self->commit_source != NULL)
-    g_source_destroy (self->commit_source);
-  g_clear_pointer (&self->commit_source, g_source_unref);
+  cancel_commit (self);
 
   G_OBJECT_CLASS (confab_history_parent_class)->dispose (object);
 }
@@ -980,9 +986,7 @@ static void
 schedule_commit (ConfabHistory *self,
                  guint          delay_ms)
 {
-  if (self->commit_source != NULL)
-    g_source_destroy (self->commit_source);
-  g_clear_pointer (&self->commit_source, g_source_unref);
+  cancel_commit (self);
 
   self->commit_source = delay_ms > 0 ? g_timeout_source_new (delay_ms) : g_idle_source_new ();
   g_source_set_priority (self->commit_source, G_PRIORITY_DEFAULT);
@@ -1057,9 +1061,7 @@ commit_rows (ConfabHistory  *self,
       return TRUE;
     }
 
-  if (self->commit_source != NULL)
-    g_source_destroy (self->commit_source);
-  g_clear_pointer (&self->commit_source, g_source_unref);
+  cancel_commit (self);
   if (self->log_fd >= 0)
     confab_history_log_cut (self);
   return TRUE;
