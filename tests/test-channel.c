@@ -209,13 +209,14 @@ converse (ConfabChannel *a,
   g_signal_handlers_disconnect_by_data (b, b_texts);
 }
 
-/* A socket as `nc -u` has one, blocking with a timeout. */
+/* A socket as `nc -u` has one, blocking with a timeout, at @port (0: any) */
 static GSocket *
-plain_socket (const char *address)
+plain_socket_at (const char *address,
+                 guint16     port)
 {
   g_autoptr(GSocket) socket = NULL;
   g_autoptr(GInetAddress) inet_address = g_inet_address_new_from_string (address);
-  g_autoptr(GSocketAddress) socket_address = g_inet_socket_address_new (inet_address, 0);
+  g_autoptr(GSocketAddress) socket_address = g_inet_socket_address_new (inet_address, port);
   g_autoptr(GError) error = NULL;
 
   socket = g_socket_new (g_inet_address_get_family (inet_address), G_SOCKET_TYPE_DATAGRAM,
@@ -226,6 +227,12 @@ plain_socket (const char *address)
   g_socket_set_timeout (socket, TIMEOUT_SECONDS);
 
   return g_steal_pointer (&socket);
+}
+
+static GSocket *
+plain_socket (const char *address)
+{
+  return plain_socket_at (address, 0);
 }
 
 static guint16
@@ -427,6 +434,42 @@ test_dropped (void)
   WAIT_UNTIL (texts->len == 1);
   g_assert_cmpstr (g_ptr_array_index (texts, 0), ==, "still here");
   g_assert_cmpuint (dropped_total (channel), ==, 4);
+
+  g_signal_handlers_disconnect_by_data (channel, texts);
+  g_assert_finalize_object (channel);
+}
+
+/* On a socket of both families, where the peer's IPv4 datagrams come as
+ * ::ffff:127.0.0.1, the peer is known by its address as well as its port:
+ * the same port at another address is a stranger's.
+ */
+static void
+test_stranger_at_peer_port (void)
+{
+  g_autoptr(GSocket) peer = plain_socket ("127.0.0.1");
+  g_autoptr(GSocket) stranger = NULL;
+  g_autoptr(GPtrArray) texts = NULL;
+  ConfabChannel *channel;
+  ConfabChannelStats stats;
+
+  if (!can_bind_ipv6_loopback ())
+    {
+      g_test_skip ("Cannot bind to ::1");
+      return;
+    }
+
+  stranger = plain_socket_at ("::1", socket_port (peer));
+  channel = bound_channel (NULL);
+  texts = collect_received (channel);
+  confab_channel_set_peer (channel, "127.0.0.1", socket_port (peer));
+
+  plain_send (stranger, channel, "let me in", strlen ("let me in"));
+  plain_send (peer, channel, "hello", strlen ("hello"));
+  WAIT_UNTIL (texts->len == 1);
+  g_assert_cmpstr (g_ptr_array_index (texts, 0), ==, "hello");
+  WAIT_UNTIL (dropped_total (channel) == 1);
+  confab_channel_get_stats (channel, &stats);
+  g_assert_cmpuint (stats.dropped_not_peer, ==, 1);
 
   g_signal_handlers_disconnect_by_data (channel, texts);
   g_assert_finalize_object (channel);
@@ -1200,6 +1243,7 @@ main (int   argc,
   g_test_add_func ("/channel/dual-stack", test_dual_stack);
   g_test_add_func ("/channel/plain-peer", test_plain_peer);
   g_test_add_func ("/channel/dropped", test_dropped);
+  g_test_add_func ("/channel/stranger-at-peer-port", test_stranger_at_peer_port);
   g_test_add_func ("/channel/bad-protocol-datagrams", test_bad_protocol_datagrams);
   g_test_add_func ("/channel/ping", test_ping);
   g_test_add_func ("/channel/ping-unanswered", test_ping_unanswered);

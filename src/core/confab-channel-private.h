@@ -56,10 +56,8 @@ struct _ConfabChannel
   /* HeldDatagrams that arrived while the peer's name was resolving. */
   GQueue              held;
 
-  guint8             *recv_buffers;
-  GInputVector        recv_vectors[RECV_BATCH];
-  GInputMessage       recv_messages[RECV_BATCH];
-  GSocketAddress     *recv_addresses[RECV_BATCH];
+  /* Buffers and headers of recvmmsg(), in confab-channel.c */
+  struct _ChannelReceive *recv;
 
   /* Sealed datagrams waiting for confab_channel_send_batch(), each in a
    * CONFAB_WIRE_MAX_DATAGRAM slot of send_buffers, all to send_destination

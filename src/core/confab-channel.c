@@ -4,9 +4,12 @@
  */
 
 #define G_LOG_DOMAIN "confab-channel"
+/* recvmmsg() */
+#define _GNU_SOURCE
 
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include <netinet/in.h>
@@ -44,12 +47,33 @@ G_DEFINE_FINAL_TYPE (ConfabChannel, confab_channel, G_TYPE_OBJECT)
 GParamSpec *confab_channel_properties[N_CHANNEL_PROPS];
 guint confab_channel_signals[N_CHANNEL_SIGNALS];
 
+/* A sender's address as the kernel gives it: no object to make for each
+ * datagram of a flood.
+ */
 typedef struct
 {
-  GSocketAddress *from;
-  gsize           length;
-  char            data[];       /* length + 1 bytes */
+  struct sockaddr_storage native;
+  socklen_t               length;
+} Sender;
+
+typedef struct
+{
+  Sender  from;
+  gsize   length;
+  char    data[];       /* length + 1 bytes */
 } HeldDatagram;
+
+/* GLib's g_socket_receive_messages() makes an address object for each
+ * datagram, and reads again until the socket is empty: one more system call
+ * before each acknowledgement. The channel calls recvmmsg() itself.
+ */
+struct _ChannelReceive
+{
+  guint8                  *buffers;
+  struct iovec             vectors[RECV_BATCH];
+  struct mmsghdr           messages[RECV_BATCH];
+  struct sockaddr_storage  addresses[RECV_BATCH];
+};
 
 
 static gboolean
@@ -59,18 +83,20 @@ debug_enabled (void)
 }
 
 static void
-debug_dropped (GSocketAddress *from,
-               gsize           length,
-               const char     *why)
+debug_dropped (const Sender *from,
+               gsize         length,
+               const char   *why)
 {
+  g_autoptr(GSocketAddress) address = NULL;
   g_autofree char *sender = NULL;
 
-  /* Formatting the sender costs an allocation: not for every datagram of a flood. */
+  /* Formatting the sender costs allocations: not for every datagram of a flood. */
   if (!debug_enabled ())
     return;
 
-  if (from != NULL)
-    sender = g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (from));
+  address = g_socket_address_new_from_native ((gpointer)&from->native, from->length);
+  if (address != NULL)
+    sender = g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (address));
   g_debug ("Dropped a datagram of %" G_GSIZE_FORMAT " bytes from %s: %s",
            length, sender ? sender : "an unknown sender", why);
 }
@@ -89,23 +115,51 @@ set_local_port (ConfabChannel *self,
 /* Receiving */
 
 static gboolean
-is_from_peer (ConfabChannel  *self,
-              GSocketAddress *from)
+is_from_peer (ConfabChannel *self,
+              const Sender  *from)
 {
-  g_autoptr(GInetAddress) sender = NULL;
-  GInetSocketAddress *inet_from;
+  GSocketFamily family;
+  const guint8 *bytes;
+  gsize size;
+  guint16 port;
 
-  if (self->peer_addresses == NULL || !G_IS_INET_SOCKET_ADDRESS (from))
+  if (self->peer_addresses == NULL)
     return FALSE;
 
-  inet_from = G_INET_SOCKET_ADDRESS (from);
-  if (g_inet_socket_address_get_port (inet_from) != self->peer_port)
+  if (from->native.ss_family == AF_INET && from->length >= sizeof (struct sockaddr_in))
+    {
+      const struct sockaddr_in *in = (const struct sockaddr_in *)(gconstpointer)&from->native;
+
+      family = G_SOCKET_FAMILY_IPV4;
+      bytes = (const guint8 *)&in->sin_addr;
+      size = 4;
+      port = g_ntohs (in->sin_port);
+    }
+  else if (from->native.ss_family == AF_INET6 && from->length >= sizeof (struct sockaddr_in6))
+    {
+      const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(gconstpointer)&from->native;
+      /* The peer's addresses are kept unmapped: ::ffff:a.b.c.d is a.b.c.d. */
+      gboolean mapped = IN6_IS_ADDR_V4MAPPED (&in6->sin6_addr);
+
+      family = mapped ? G_SOCKET_FAMILY_IPV4 : G_SOCKET_FAMILY_IPV6;
+      bytes = in6->sin6_addr.s6_addr + (mapped ? 12 : 0);
+      size = mapped ? 4 : 16;
+      port = g_ntohs (in6->sin6_port);
+    }
+  else
+    {
+      return FALSE;
+    }
+
+  if (port != self->peer_port)
     return FALSE;
 
-  sender = confab_channel_unmap_address (g_inet_socket_address_get_address (inet_from));
   for (guint i = 0; i < self->peer_addresses->len; i++)
     {
-      if (g_inet_address_equal (sender, g_ptr_array_index (self->peer_addresses, i)))
+      GInetAddress *address = g_ptr_array_index (self->peer_addresses, i);
+
+      if (g_inet_address_get_family (address) == family &&
+          memcmp (g_inet_address_to_bytes (address), bytes, size) == 0)
         return TRUE;
     }
 
@@ -113,19 +167,10 @@ is_from_peer (ConfabChannel  *self,
 }
 
 static void
-held_datagram_free (gpointer data)
-{
-  HeldDatagram *held = data;
-
-  g_clear_object (&held->from);
-  g_free (held);
-}
-
-static void
-hold_datagram (ConfabChannel  *self,
-               GSocketAddress *from,
-               const char     *data,
-               gsize           length)
+hold_datagram (ConfabChannel *self,
+               const Sender  *from,
+               const char    *data,
+               gsize          length)
 {
   HeldDatagram *held;
 
@@ -137,7 +182,7 @@ hold_datagram (ConfabChannel  *self,
     }
 
   held = g_malloc (sizeof *held + length + 1);
-  held->from = from != NULL ? g_object_ref (from) : NULL;
+  held->from = *from;
   held->length = length;
   memcpy (held->data, data, length);
   g_queue_push_tail (&self->held, held);
@@ -145,10 +190,10 @@ hold_datagram (ConfabChannel  *self,
 
 /* @data has room for one byte past @length. */
 static void
-handle_datagram (ConfabChannel  *self,
-                 GSocketAddress *from,
-                 char           *data,
-                 gsize           length)
+handle_datagram (ConfabChannel *self,
+                 const Sender  *from,
+                 char          *data,
+                 gsize          length)
 {
   if (length == 0)
     {
@@ -218,25 +263,32 @@ confab_channel_release_held (ConfabChannel *self)
   hold = g_object_ref (self);
   while (!self->resolving && (held = g_queue_pop_head (&self->held)) != NULL)
     {
-      handle_datagram (self, held->from, held->data, held->length);
-      held_datagram_free (held);
+      handle_datagram (self, &held->from, held->data, held->length);
+      g_free (held);
     }
 
   confab_channel_flush (self);
 }
 
-/* Reads up to @max datagrams into the batch; returns how many, or -1. */
+/* Reads up to @max datagrams into the batch; returns how many, or -1 with
+ * errno set.
+ */
 static int
-receive_batch (ConfabChannel  *self,
-               GSocket        *socket,
-               guint           max,
-               GError        **error)
+receive_batch (ConfabChannel *self,
+               GSocket       *socket,
+               guint          max)
 {
-  for (guint i = 0; i < max; i++)
-    self->recv_addresses[i] = NULL;
+  struct _ChannelReceive *recv = self->recv;
+  int n;
 
-  return g_socket_receive_messages (socket, self->recv_messages, max, G_SOCKET_MSG_NONE,
-                                    NULL, error);
+  for (guint i = 0; i < max; i++)
+    recv->messages[i].msg_hdr.msg_namelen = sizeof recv->addresses[i];
+
+  do
+    n = recvmmsg (g_socket_get_fd (socket), recv->messages, max, MSG_DONTWAIT, NULL);
+  while (n < 0 && errno == EINTR);
+
+  return n;
 }
 
 static void
@@ -244,14 +296,17 @@ handle_batch (ConfabChannel *self,
               GSocket       *socket,
               guint          n)
 {
+  struct _ChannelReceive *recv = self->recv;
+
   for (guint i = 0; i < n; i++)
     {
-      g_autoptr(GSocketAddress) from = g_steal_pointer (&self->recv_addresses[i]);
+      Sender from;
 
+      memcpy (&from.native, &recv->addresses[i], recv->messages[i].msg_hdr.msg_namelen);
+      from.length = recv->messages[i].msg_hdr.msg_namelen;
       /* A ::received handler may have unbound or rebound the channel. */
       if (self->socket == socket)
-        handle_datagram (self, from, self->recv_vectors[i].buffer,
-                         self->recv_messages[i].bytes_received);
+        handle_datagram (self, &from, recv->vectors[i].iov_base, recv->messages[i].msg_len);
     }
 }
 
@@ -274,9 +329,8 @@ on_socket_readable (GSocket      *socket,
   self->receiving = TRUE;
   while (handled < RECV_MAX_PER_DISPATCH && self->socket == socket)
     {
-      g_autoptr(GError) error = NULL;
       guint max = MIN (RECV_BATCH, RECV_MAX_PER_DISPATCH - handled);
-      int n = receive_batch (self, socket, max, &error);
+      int n = receive_batch (self, socket, max);
 
       if (n > 0)
         {
@@ -289,7 +343,7 @@ on_socket_readable (GSocket      *socket,
           if ((guint)n < max)
             break;
         }
-      else if (n == 0 || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+      else if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK)
         {
           break;
         }
@@ -299,7 +353,7 @@ on_socket_readable (GSocket      *socket,
            * Linux reports as ECONNREFUSED: reading it clears it, and the
            * datagrams behind it are still to be read.
            */
-          g_debug ("Ignoring a receive error: %s", error->message);
+          g_debug ("Ignoring a receive error: %s", g_strerror (errno));
           handled++;
         }
     }
@@ -314,18 +368,28 @@ on_socket_readable (GSocket      *socket,
 static void
 ensure_receive_buffers (ConfabChannel *self)
 {
-  if (self->recv_buffers != NULL)
+  struct _ChannelReceive *recv;
+
+  if (self->recv != NULL)
     return;
 
-  self->recv_buffers = g_malloc (RECV_BATCH * (RECV_BUFFER_SIZE + 1));
+  recv = self->recv = g_new0 (struct _ChannelReceive, 1);
+  recv->buffers = g_malloc (RECV_BATCH * (RECV_BUFFER_SIZE + 1));
   for (guint i = 0; i < RECV_BATCH; i++)
     {
-      self->recv_vectors[i].buffer = self->recv_buffers + i * (RECV_BUFFER_SIZE + 1);
-      self->recv_vectors[i].size = RECV_BUFFER_SIZE;
-      self->recv_messages[i].address = &self->recv_addresses[i];
-      self->recv_messages[i].vectors = &self->recv_vectors[i];
-      self->recv_messages[i].num_vectors = 1;
+      recv->vectors[i].iov_base = recv->buffers + i * (RECV_BUFFER_SIZE + 1);
+      recv->vectors[i].iov_len = RECV_BUFFER_SIZE;
+      recv->messages[i].msg_hdr.msg_name = &recv->addresses[i];
+      recv->messages[i].msg_hdr.msg_iov = &recv->vectors[i];
+      recv->messages[i].msg_hdr.msg_iovlen = 1;
     }
+}
+
+static void
+free_receive_buffers (struct _ChannelReceive *recv)
+{
+  g_free (recv->buffers);
+  g_free (recv);
 }
 
 /* Binding */
@@ -685,7 +749,7 @@ confab_channel_dispose (GObject *object)
   close_socket (self);
   confab_channel_cancel_resolve (self);
   confab_channel_fail_plain (self);
-  g_queue_clear_full (&self->held, held_datagram_free);
+  g_queue_clear_full (&self->held, g_free);
   g_clear_pointer (&self->peer_addresses, g_ptr_array_unref);
 
   G_OBJECT_CLASS (confab_channel_parent_class)->dispose (object);
@@ -698,7 +762,7 @@ confab_channel_finalize (GObject *object)
 
   g_clear_pointer (&self->peer_host, g_free);
   g_clear_error (&self->resolve_error);
-  g_clear_pointer (&self->recv_buffers, g_free);
+  g_clear_pointer (&self->recv, free_receive_buffers);
   g_clear_pointer (&self->send_buffers, g_free);
   confab_channel_reliable_finalize (self);
 
