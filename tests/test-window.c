@@ -81,6 +81,68 @@ template_child (gpointer    widget,
   return child;
 }
 
+static GtkWidget *
+descendant_with_class (GtkWidget  *widget,
+                       const char *style_class)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = gtk_widget_has_css_class (child, style_class)
+                           ? child : descendant_with_class (child, style_class);
+
+      if (found != NULL)
+        return found;
+    }
+
+  return NULL;
+}
+
+/* A message row's widget: one of its template, or one it makes when first
+ * needed (known by its style class), %NULL until then.
+ */
+static GtkWidget *
+row_child_or_null (GtkWidget  *row,
+                   const char *name)
+{
+  static const struct { const char *name, *style_class; } made_later[] = {
+    { "day_label", "confab-day" },
+    { "unread_label", "confab-unread" },
+    { "retry_button", "confab-retry" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (made_later); i++)
+    if (g_str_equal (name, made_later[i].name))
+      return descendant_with_class (row, made_later[i].style_class);
+
+  return template_child (row, CONFAB_TYPE_MESSAGE_ROW, name);
+}
+
+static GtkWidget *
+row_child (GtkWidget  *row,
+           const char *name)
+{
+  GtkWidget *child = row_child_or_null (row, name);
+
+  g_assert_nonnull (child);
+  return child;
+}
+
+static gboolean
+row_child_visible (GtkWidget  *row,
+                   const char *name)
+{
+  GtkWidget *child = row_child_or_null (row, name);
+
+  return child != NULL && gtk_widget_get_visible (child);
+}
+
+static gboolean
+retry_shown (gpointer row)
+{
+  return row_child_visible (row, "retry_button");
+}
+
 static ConfabConversation *
 fixture_conversation (Fixture *fixture)
 {
@@ -426,15 +488,13 @@ test_window_send_failure_marks_row (Fixture       *fixture,
 {
   GtkEditable *entry = template_child (fixture->window, CONFAB_TYPE_WINDOW, "entry");
   GtkWidget *row;
-  GtkWidget *retry;
 
   g_settings_set_string (fixture->settings, "peer-host", "nonexistent.invalid");
   gtk_editable_set_text (entry, "lost in the void?");
   g_signal_emit_by_name (entry, "activate");
 
   row = wait_for_row (fixture, "lost in the void?");
-  retry = template_child (row, CONFAB_TYPE_MESSAGE_ROW, "retry_button");
-  wait_until ((Condition)gtk_widget_get_visible, retry);
+  wait_until (retry_shown, row);
   g_assert_true (gtk_widget_has_css_class (template_child (row, CONFAB_TYPE_MESSAGE_ROW, "bubble"),
                                            "failed"));
 
@@ -443,7 +503,7 @@ test_window_send_failure_marks_row (Fixture       *fixture,
   gtk_widget_activate_action (row, "row.retry", NULL);
   wait_until (datagram_waiting, fixture->peer);
   wait_until ((Condition)gtk_widget_get_visible, template_child (row, CONFAB_TYPE_MESSAGE_ROW, "state_box"));
-  g_assert_false (gtk_widget_get_visible (retry));
+  g_assert_false (row_child_visible (row, "retry_button"));
 }
 
 static gboolean
@@ -504,13 +564,6 @@ test_window_follows_new_messages (Fixture       *fixture,
   wait_until (at_bottom, adj);
 }
 
-static GtkWidget *
-row_child (GtkWidget  *row,
-           const char *name)
-{
-  return template_child (row, CONFAB_TYPE_MESSAGE_ROW, name);
-}
-
 static gboolean
 state_is (gpointer data)
 {
@@ -560,13 +613,13 @@ test_window_row_sending_to_delivered (Fixture       *fixture,
   g_signal_emit_by_name (entry, "activate");
   row = wait_for_row (fixture, "are you there?");
   wait_for_state (row, "Sending…");
-  g_assert_false (gtk_widget_get_visible (row_child (row, "retry_button")));
+  g_assert_false (row_child_visible (row, "retry_button"));
 
   /* The peer comes up; the retransmission is acknowledged. */
   g_assert_true (confab_channel_bind (peer, "127.0.0.1", port, &error));
   g_assert_no_error (error);
   wait_for_state (row, "Delivered");
-  g_assert_false (gtk_widget_get_visible (row_child (row, "retry_button")));
+  g_assert_false (row_child_visible (row, "retry_button"));
 }
 
 static void
@@ -587,7 +640,7 @@ test_window_row_failed_then_retry (Fixture       *fixture,
   row = wait_for_row (fixture, "hello, anyone?");
 
   wait_for_state (row, "Not sent");
-  g_assert_true (gtk_widget_get_visible (row_child (row, "retry_button")));
+  g_assert_true (row_child_visible (row, "retry_button"));
   g_assert_true (gtk_widget_has_css_class (row_child (row, "bubble"), "failed"));
 
   g_assert_true (confab_channel_bind (peer, "127.0.0.1", port, &error));
@@ -595,7 +648,7 @@ test_window_row_failed_then_retry (Fixture       *fixture,
                                    30 * G_USEC_PER_SEC);
   gtk_widget_activate_action (row, "row.retry", NULL);
   wait_for_state (row, "Delivered");
-  g_assert_false (gtk_widget_get_visible (row_child (row, "retry_button")));
+  g_assert_false (row_child_visible (row, "retry_button"));
   g_assert_false (gtk_widget_has_css_class (row_child (row, "bubble"), "failed"));
 }
 
@@ -1032,7 +1085,7 @@ test_window_toast_escapes_markup (Fixture       *fixture,
   gtk_editable_set_text (entry, "to a strange host");
   g_signal_emit_by_name (entry, "activate");
   row = wait_for_row (fixture, "to a strange host");
-  wait_until ((Condition)gtk_widget_get_visible, row_child (row, "retry_button"));
+  wait_until (retry_shown, row);
   wait_until (toast_shown, overlay);
   test_run_for (300);
 }
@@ -1341,21 +1394,21 @@ test_window_days_and_groups (Fixture       *fixture,
   confab_conversation_set_history_path (fixture_conversation (fixture), path);
 
   row = wait_for_row (fixture, "first yesterday");
-  g_assert_true (gtk_widget_get_visible (row_child (row, "day_label")));
+  g_assert_true (row_child_visible (row, "day_label"));
   g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (row_child (row, "day_label"))), ==,
                    "Yesterday");
-  g_assert_true (gtk_widget_get_visible (row_child (row, "header_box")));
+  g_assert_true (row_child_visible (row, "header_box"));
 
   row = wait_for_row (fixture, "right after");
-  g_assert_false (gtk_widget_get_visible (row_child (row, "day_label")));
-  g_assert_false (gtk_widget_get_visible (row_child (row, "header_box")));
+  g_assert_false (row_child_visible (row, "day_label"));
+  g_assert_false (row_child_visible (row, "header_box"));
 
   row = wait_for_row (fixture, "half an hour on");
-  g_assert_true (gtk_widget_get_visible (row_child (row, "header_box")));
+  g_assert_true (row_child_visible (row, "header_box"));
 
   row = wait_for_row (fixture, "today now");
   g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (row_child (row, "day_label"))), ==, "Today");
-  g_assert_true (gtk_widget_get_visible (row_child (row, "day_label")));
+  g_assert_true (row_child_visible (row, "day_label"));
 }
 
 /* Messages that arrive unseen get a "New Messages" divider above the first
@@ -1381,18 +1434,18 @@ test_window_unread_divider (Fixture       *fixture,
   first = wait_for_row (fixture, "first unseen");
   second = wait_for_row (fixture, "second unseen");
 
-  g_assert_false (gtk_widget_get_visible (row_child (seen, "unread_label")));
-  g_assert_true (gtk_widget_get_visible (row_child (first, "unread_label")));
-  g_assert_false (gtk_widget_get_visible (row_child (second, "unread_label")));
+  g_assert_false (row_child_visible (seen, "unread_label"));
+  g_assert_true (row_child_visible (first, "unread_label"));
+  g_assert_false (row_child_visible (second, "unread_label"));
 
   /* Seen, the divider stays to show where they began; writing ends it. */
   gtk_window_destroy (GTK_WINDOW (other));
   gtk_window_present (GTK_WINDOW (fixture->window));
   wait_until (window_active, fixture->window);
-  g_assert_true (gtk_widget_get_visible (row_child (first, "unread_label")));
+  g_assert_true (row_child_visible (first, "unread_label"));
   gtk_editable_set_text (entry, "back now");
   g_signal_emit_by_name (entry, "activate");
-  g_assert_false (gtk_widget_get_visible (row_child (first, "unread_label")));
+  g_assert_false (row_child_visible (first, "unread_label"));
 }
 
 /* A row reads as sender, time, state and text to a screen reader. */
