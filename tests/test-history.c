@@ -801,6 +801,48 @@ test_duplicate_from_earlier_run (Fixture       *fixture,
   g_assert_cmpint (confab_message_get_history_id (fresh), >, 0);
 }
 
+/* Rows are written many to a statement, and the rest one by one: each
+ * comes back as it was added, whichever way it went.
+ */
+static void
+test_written_many_at_once (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) loaded = NULL;
+  g_autoptr(GError) error = NULL;
+  guint count = 41;
+
+  for (guint i = 1; i <= count; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("many %u", i);
+      ConfabMessage *message =
+        make_message (i % 2 ? CONFAB_DIRECTION_INCOMING : CONFAB_DIRECTION_OUTGOING, text, 7, i);
+
+      if (i % 2 == 0)
+        confab_message_set_state (message, CONFAB_MESSAGE_STATE_DELIVERED);
+      if (i == 20)
+        {
+          confab_message_set_state (message, CONFAB_MESSAGE_STATE_FAILED);
+          confab_message_set_error (message, "no answer");
+        }
+      add_ok (history, message);
+      g_ptr_array_add (added, message);
+    }
+
+  g_assert_true (confab_history_sync (history, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (count_with_sqlite (fixture->path), ==, count);
+
+  g_clear_object (&history);
+  history = open_ok (fixture->path);
+  loaded = load_ok (history, 0, count);
+  g_assert_cmpuint (loaded->len, ==, count);
+  for (guint i = 0; i < count; i++)
+    assert_same_message (g_ptr_array_index (added, i), g_ptr_array_index (loaded, i));
+}
+
 /* More than the log's first megabyte before the database commits: the log
  * grows, and a crash then loses none of it.
  */
@@ -1424,6 +1466,7 @@ main (int   argc,
   ADD ("direct-write-lets-go", test_direct_write_lets_go);
   ADD ("second-handle-reads-only", test_second_handle_reads_only);
   ADD ("duplicate-from-earlier-run", test_duplicate_from_earlier_run);
+  ADD ("written-many-at-once", test_written_many_at_once);
   ADD ("log-owned-once", test_log_owned_once);
   ADD ("checkpoints", test_checkpoints);
   ADD ("closed-while-checkpointing", test_closed_while_checkpointing);
