@@ -30,7 +30,7 @@ struct _ConfabMessageRow
    * its creation, style and layout before the window's first frame
    * (bench-startup: 13 ms of the 45 that twelve rows took).
    */
-  GtkLabel      *day_label;
+  GtkWidget     *day_label;
   GtkWidget     *unread_label;
   GtkWidget     *retry_button;
 };
@@ -250,7 +250,7 @@ confab_message_row_dispose (GObject *object)
   ConfabMessageRow *self = (ConfabMessageRow *)object;
 
   confab_message_row_set_message (self, NULL);
-  g_clear_pointer ((GtkWidget **)&self->day_label, gtk_widget_unparent);
+  g_clear_pointer (&self->day_label, gtk_widget_unparent);
   g_clear_pointer (&self->unread_label, gtk_widget_unparent);
   gtk_widget_dispose_template (GTK_WIDGET (self), CONFAB_TYPE_MESSAGE_ROW);
   /* It was inside the state box. */
@@ -437,9 +437,9 @@ confab_message_row_set_previous (ConfabMessageRow *self,
       g_autofree char *name = day_name (confab_message_get_time (message));
 
       if (self->day_label == NULL)
-        self->day_label = GTK_LABEL (divider_new (self, gtk_widget_get_first_child (GTK_WIDGET (self)),
-                                                  GTK_ALIGN_CENTER, "confab-day", "dim-label"));
-      gtk_label_set_text (self->day_label, name);
+        self->day_label = divider_new (self, gtk_widget_get_first_child (GTK_WIDGET (self)),
+                                       GTK_ALIGN_CENTER, "confab-day", "dim-label");
+      gtk_label_set_text (GTK_LABEL (self->day_label), name);
     }
   else
     {
@@ -451,7 +451,7 @@ confab_message_row_set_previous (ConfabMessageRow *self,
     }
 
   if (self->day_label != NULL)
-    gtk_widget_set_visible (GTK_WIDGET (self->day_label), new_day);
+    gtk_widget_set_visible (self->day_label, new_day);
   gtk_widget_set_visible (self->header_box, !grouped);
   if (grouped)
     gtk_widget_add_css_class (GTK_WIDGET (self), "grouped");

@@ -69,10 +69,10 @@ typedef struct
  */
 struct _ChannelReceive
 {
-  guint8                  *buffers;
-  struct iovec             vectors[RECV_BATCH];
-  struct mmsghdr           messages[RECV_BATCH];
-  struct sockaddr_storage  addresses[RECV_BATCH];
+  guint8         *buffers;
+  struct iovec    vectors[RECV_BATCH];
+  struct mmsghdr  messages[RECV_BATCH];
+  Sender          senders[RECV_BATCH];
 };
 
 
@@ -282,7 +282,7 @@ receive_batch (ConfabChannel *self,
   int n;
 
   for (guint i = 0; i < max; i++)
-    recv->messages[i].msg_hdr.msg_namelen = sizeof recv->addresses[i];
+    recv->messages[i].msg_hdr.msg_namelen = sizeof recv->senders[i].native;
 
   do
     n = recvmmsg (g_socket_get_fd (socket), recv->messages, max, MSG_DONTWAIT, NULL);
@@ -300,13 +300,11 @@ handle_batch (ConfabChannel *self,
 
   for (guint i = 0; i < n; i++)
     {
-      Sender from;
-
-      memcpy (&from.native, &recv->addresses[i], recv->messages[i].msg_hdr.msg_namelen);
-      from.length = recv->messages[i].msg_hdr.msg_namelen;
+      recv->senders[i].length = recv->messages[i].msg_hdr.msg_namelen;
       /* A ::received handler may have unbound or rebound the channel. */
       if (self->socket == socket)
-        handle_datagram (self, &from, recv->vectors[i].iov_base, recv->messages[i].msg_len);
+        handle_datagram (self, &recv->senders[i], recv->vectors[i].iov_base,
+                         recv->messages[i].msg_len);
     }
 }
 
@@ -379,7 +377,7 @@ ensure_receive_buffers (ConfabChannel *self)
     {
       recv->vectors[i].iov_base = recv->buffers + i * (RECV_BUFFER_SIZE + 1);
       recv->vectors[i].iov_len = RECV_BUFFER_SIZE;
-      recv->messages[i].msg_hdr.msg_name = &recv->addresses[i];
+      recv->messages[i].msg_hdr.msg_name = &recv->senders[i].native;
       recv->messages[i].msg_hdr.msg_iov = &recv->vectors[i];
       recv->messages[i].msg_hdr.msg_iovlen = 1;
     }

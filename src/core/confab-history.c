@@ -112,11 +112,15 @@ static const char migrate_v1[] =
 #define COLUMNS "id, peer_host, peer_port, direction, origin, number, sender, body, plain, " \
                 "state, error, sent_time, received_time, delivered_time"
 
-/* The bindings of confab_history_insert_row() */
-#define INTO_MESSAGES                                                                     \
+/* The bindings of bind_row(), ROW_PARAM_COUNT of them a row */
+#define INTO_MESSAGES_COLUMNS                                                             \
   "INTO messages (peer_host, peer_port, direction, origin, number, sender, body, plain,"  \
-  " state, error, sent_time, received_time, delivered_time, id)"                          \
-  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+  " state, error, sent_time, received_time, delivered_time, id)"
+#define INTO_MESSAGES \
+  INTO_MESSAGES_COLUMNS " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+#define ROW_PARAM_COUNT 14
+/* An incoming message stored already is left as it is. */
+#define KEEP_STORED " ON CONFLICT (origin, number) WHERE direction = 0 DO NOTHING"
 
 /* The rows a commit writes go INSERT_MANY_ROWS to a statement: each
  * statement's start and end, and the cursors it opens, cost about as much
@@ -126,19 +130,21 @@ static const char migrate_v1[] =
 #define INSERT_MANY_ROWS 16
 #define ROW_PARAMS "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 #define FOUR_ROWS ROW_PARAMS "," ROW_PARAMS "," ROW_PARAMS "," ROW_PARAMS
-#define ROW_PARAM_COUNT 14
+#define MANY_ROWS FOUR_ROWS "," FOUR_ROWS "," FOUR_ROWS "," FOUR_ROWS
+/* Each "(?,...)" is ROW_PARAM_COUNT parameters, and MANY_ROWS is
+ * INSERT_MANY_ROWS of them with a comma between (and a NUL after).
+ */
+G_STATIC_ASSERT (sizeof (ROW_PARAMS) == 2 * ROW_PARAM_COUNT + 2);
+G_STATIC_ASSERT (sizeof (MANY_ROWS) == INSERT_MANY_ROWS * sizeof (ROW_PARAMS));
 
 static const char *const statements[N_STMTS] = {
-  /* An incoming message stored already is left as it is. A row id taken
-   * (by another handle writing the file) fails: the message would be lost.
+  /* A row id taken (by another handle writing the file) fails: the
+   * message would be lost.
    */
   [STMT_INSERT] =
-    "INSERT " INTO_MESSAGES " ON CONFLICT (origin, number) WHERE direction = 0 DO NOTHING",
+    "INSERT " INTO_MESSAGES KEEP_STORED,
   [STMT_INSERT_MANY] =
-    "INSERT INTO messages (peer_host, peer_port, direction, origin, number, sender, body, plain,"
-    " state, error, sent_time, received_time, delivered_time, id) VALUES "
-    FOUR_ROWS "," FOUR_ROWS "," FOUR_ROWS "," FOUR_ROWS
-    " ON CONFLICT (origin, number) WHERE direction = 0 DO NOTHING",
+    "INSERT " INTO_MESSAGES_COLUMNS " VALUES " MANY_ROWS KEEP_STORED,
   /* From the log: a row there may be in the file already. */
   [STMT_REPLAY] =
     "INSERT OR IGNORE " INTO_MESSAGES,
