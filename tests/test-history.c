@@ -397,6 +397,17 @@ file_contains (const char *path,
   return find_bytes (contents, length, needle) != NULL;
 }
 
+/* Whether either log of the history at @path holds @needle */
+static gboolean
+logs_contain (const char *path,
+              const char *needle)
+{
+  g_autofree char *log = g_strconcat (path, "-log", NULL);
+  g_autofree char *log2 = g_strconcat (path, "-log2", NULL);
+
+  return file_contains (log, needle) || file_contains (log2, needle);
+}
+
 /* Copies the history's files as they are on disk now, as a crash would
  * leave them, to @dir; returns the copy's path. With @tear, the log's record
  * holding that text is one whose copy into the log the crash cut short.
@@ -406,7 +417,8 @@ copy_as_crashed (const char *path,
                  const char *dir,
                  const char *tear)
 {
-  const char *suffixes[] = { "", "-wal", "-log" };
+  const char *suffixes[] = { "", "-wal", "-log", "-log2" };
+  gboolean torn = tear == NULL;
   char *copy = g_build_filename (dir, "crashed.db", NULL);
 
   for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
@@ -418,15 +430,17 @@ copy_as_crashed (const char *path,
 
       if (!g_file_get_contents (from, &contents, &length, NULL))
         continue;
-      if (g_str_equal (suffixes[i], "-log") && tear != NULL)
+      if (g_str_has_prefix (suffixes[i], "-log") && tear != NULL)
         {
           char *text = find_bytes (contents, length, tear);
 
-          g_assert_nonnull (text);
-          memset (text, 0, strlen (tear));
+          if (text != NULL)
+            memset (text, 0, strlen (tear));
+          torn |= text != NULL;
         }
       g_assert_true (g_file_set_contents (to, contents, length, NULL));
     }
+  g_assert_true (torn);
 
   return copy;
 }
@@ -440,7 +454,6 @@ test_batching (Fixture       *fixture,
                gconstpointer  data)
 {
   g_autoptr(ConfabHistory) history = open_ok (fixture->path);
-  g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
   g_autofree char *copy = NULL;
   Stored all = { fixture->path, 5 };
   sqlite3 *db = NULL;
@@ -453,9 +466,11 @@ test_batching (Fixture       *fixture,
       add_ok (history, message);
     }
   g_assert_cmpint (count_with_sqlite (fixture->path), ==, 0);
-  g_assert_true (file_contains (log, "batched 5"));
+  g_assert_true (logs_contain (fixture->path, "batched 5"));
 
   TEST_WAIT_UNTIL (database_holds, &all);
+  /* The commit's thread is done: its log is emptied at once. */
+  g_assert_true (confab_history_sync (history, NULL));
   copy = copy_as_crashed (fixture->path, fixture->dir, NULL);
   g_assert_cmpint (sqlite3_open (copy, &db), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_exec (db, "DELETE FROM messages", NULL, NULL, NULL), ==, SQLITE_OK);
@@ -465,6 +480,149 @@ test_batching (Fixture       *fixture,
 
     g_assert_cmpint (confab_history_count (crashed, NULL), ==, 0);
   }
+}
+
+/* The second log, where records go while the rows of the first are
+ * committed: made by the first commit.
+ */
+static gboolean
+switched_logs (gpointer path)
+{
+  g_autofree char *log2 = g_strconcat (path, "-log2", NULL);
+
+  return file_size (log2) > 0;
+}
+
+typedef struct
+{
+  const char *path;
+  Writer     *writer;
+  gboolean    turned;
+} Watch;
+
+/* Whether the main loop turns while the history's commit waits */
+static gboolean
+watch_tick (gpointer data)
+{
+  Watch *watch = data;
+  gboolean holding;
+
+  g_mutex_lock (&watch->writer->lock);
+  holding = watch->writer->holding;
+  g_mutex_unlock (&watch->writer->lock);
+  if (holding && switched_logs ((gpointer)watch->path))
+    watch->turned = TRUE;
+
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+turned_while_waiting (gpointer data)
+{
+  return ((Watch *)data)->turned;
+}
+
+/* The database is written in a thread of its own: while another connection
+ * holds the file's lock, the commit waits there, and the main loop (the
+ * window, the socket) goes on.
+ */
+static void
+test_commit_off_main_loop (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, "waits", 3, 1);
+  Writer other = { fixture->path, 1500 };
+  Watch watch = { fixture->path, &other, FALSE };
+  Stored one = { fixture->path, 1 };
+  GThread *thread;
+  guint tick;
+
+  thread = start_writer (&other);
+  add_ok (history, message);
+  tick = g_timeout_add (10, watch_tick, &watch);
+  TEST_WAIT_UNTIL (turned_while_waiting, &watch);
+  g_source_remove (tick);
+  g_thread_join (thread);
+
+  TEST_WAIT_UNTIL (database_holds, &one);
+  g_assert_null (confab_history_get_failure (history));
+}
+
+static gboolean
+writer_holding (gpointer data)
+{
+  Writer *writer = data;
+  gboolean holding;
+
+  g_mutex_lock (&writer->lock);
+  holding = writer->holding;
+  g_mutex_unlock (&writer->lock);
+  return holding;
+}
+
+/* Killed while a commit is under way, the files hold every message and
+ * change in both logs: the rows being committed in the older, what came
+ * after in the newer, which replays second.
+ */
+static void
+test_crash_mid_commit (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(ConfabMessage) later = make_message (CONFAB_DIRECTION_INCOMING, "later", 4, 9);
+  g_autoptr(GPtrArray) loaded = NULL;
+  g_autoptr(ConfabHistory) reopened = NULL;
+  g_autofree char *copy = NULL;
+  Writer other = { fixture->path, 1800 };
+  Stored all = { fixture->path, 4 };
+  GThread *thread;
+
+  thread = start_writer (&other);
+  for (guint i = 1; i <= 3; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("ours %u", i);
+      ConfabMessage *message = make_message (CONFAB_DIRECTION_OUTGOING, text, 7, i);
+
+      /* Given up on, so written at the first commit */
+      confab_message_set_state (message, CONFAB_MESSAGE_STATE_FAILED);
+      confab_message_set_error (message, "No answer");
+      add_ok (history, message);
+      g_ptr_array_add (messages, message);
+    }
+  TEST_WAIT_UNTIL (switched_logs, fixture->path);
+  g_assert_true (writer_holding (&other));
+
+  /* Changes to rows under way (sent again, under a new number, and
+   * delivered), and a message after them
+   */
+  for (guint i = 0; i < messages->len; i++)
+    {
+      ConfabMessage *message = g_ptr_array_index (messages, i);
+
+      confab_message_set_id (message, 7, 100 + i);
+      g_assert_true (confab_history_renumber (history, message, NULL));
+      confab_message_set_state (message, CONFAB_MESSAGE_STATE_DELIVERED);
+      confab_message_set_error (message, NULL);
+      confab_message_set_delivered_time (message, 1000 + i);
+      g_assert_true (confab_history_update (history, message, NULL));
+    }
+  add_ok (history, later);
+  g_ptr_array_add (messages, g_object_ref (later));
+  commit_ok (history);
+  g_assert_true (writer_holding (&other));
+  copy = copy_as_crashed (fixture->path, fixture->dir, NULL);
+
+  g_thread_join (thread);
+  TEST_WAIT_UNTIL (database_holds, &all);
+
+  reopened = open_ok (copy);
+  g_assert_null (confab_history_get_failure (reopened));
+  loaded = load_ok (reopened, 0, 100);
+  g_assert_cmpuint (loaded->len, ==, messages->len);
+  for (guint i = 0; i < messages->len; i++)
+    assert_same_message (g_ptr_array_index (messages, i), g_ptr_array_index (loaded, i));
 }
 
 static gint64
@@ -583,7 +741,6 @@ test_log_replayed (Fixture       *fixture,
   g_autoptr(ConfabHistory) history = open_ok (fixture->path);
   g_autoptr(GPtrArray) messages = commit_some (history, 4);
   g_autofree char *copy = copy_as_crashed (fixture->path, fixture->dir, NULL);
-  g_autofree char *copy_log = g_strconcat (copy, "-log", NULL);
   g_autoptr(GPtrArray) loaded = NULL;
   ConfabHistory *reopened;
 
@@ -597,7 +754,7 @@ test_log_replayed (Fixture       *fixture,
   for (guint i = 0; i < messages->len; i++)
     assert_same_message (g_ptr_array_index (messages, i), g_ptr_array_index (loaded, i));
   g_assert_cmpint (count_with_sqlite (copy), ==, messages->len);
-  g_assert_false (file_contains (copy_log, "theirs 1"));
+  g_assert_false (logs_contain (copy, "theirs 1"));
   g_assert_finalize_object (reopened);
 
   reopened = open_ok (copy);
@@ -719,15 +876,14 @@ static void
 test_log_emptied_at_start (Fixture       *fixture,
                            gconstpointer  data)
 {
-  g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
   g_autoptr(ConfabHistory) history = open_ok (fixture->path);
   g_autofree char *text = add_long_messages (history, "private-words-5c1e ");
 
   g_clear_object (&history);
-  g_assert_true (file_contains (log, "private-words-5c1e"));
+  g_assert_true (logs_contain (fixture->path, "private-words-5c1e"));
 
   history = open_ok (fixture->path);
-  g_assert_false (file_contains (log, "private-words-5c1e"));
+  g_assert_false (logs_contain (fixture->path, "private-words-5c1e"));
 }
 
 /* A change to a row already in the database leaves the file's lock at the
@@ -1408,20 +1564,19 @@ test_clear (Fixture       *fixture,
   g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_OUTGOING,
                                                    "secret-marker-7f3a", 0, 0);
   g_autofree char *wal = g_strconcat (fixture->path, "-wal", NULL);
-  g_autofree char *log = g_strconcat (fixture->path, "-log", NULL);
   g_autoptr(GError) error = NULL;
 
   fill (history, 200);
   add_ok (history, message);
   commit_ok (history);
-  g_assert_true (file_contains (log, "secret-marker-7f3a"));
+  g_assert_true (logs_contain (fixture->path, "secret-marker-7f3a"));
 
   g_assert_true (confab_history_clear (history, &error));
   g_assert_no_error (error);
   g_assert_cmpint (confab_history_count (history, NULL), ==, 0);
   g_assert_cmpint (count_with_sqlite (fixture->path), ==, 0);
   g_assert_false (file_contains (fixture->path, "secret-marker-7f3a"));
-  g_assert_false (file_contains (log, "secret-marker-7f3a"));
+  g_assert_false (logs_contain (fixture->path, "secret-marker-7f3a"));
 
   /* Row ids go on from where they were. */
   {
@@ -1456,6 +1611,8 @@ main (int   argc,
   ADD ("waits-for-lock", test_waits_for_lock);
   ADD ("duplicate", test_duplicate);
   ADD ("batching", test_batching);
+  ADD ("commit-off-main-loop", test_commit_off_main_loop);
+  ADD ("crash-mid-commit", test_crash_mid_commit);
   ADD ("sending-waits", test_sending_waits);
   ADD ("log-replayed", test_log_replayed);
   ADD ("log-torn", test_log_torn);

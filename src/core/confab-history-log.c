@@ -1,19 +1,22 @@
-/* confab-history-log.c — ConfabHistory: the log of what is not in the database yet
+/* confab-history-log.c — ConfabHistory: the logs of what is not in the database yet
  *
  * Before a message is sent or acknowledged, what changed since the last
- * commit of the database is appended here: a copy into a mapping of the
- * file, which the kernel keeps if the process is killed. A commit of the
- * database that leaves no row waiting empties it; opening the history
- * replays what it still holds (records of rows the database has already
- * are applied again, in order, to the same effect).
+ * commit of the database is appended to a log: a copy into a mapping of the
+ * file, which the kernel keeps if the process is killed. There are two,
+ * `PATH-log` and `PATH-log2`. A commit hands the rows and changes whose
+ * records are in one to the writer's thread, and records go to the other
+ * meanwhile (with those of the rows that wait longer, written again); once
+ * that commit is done, the first log is emptied. Opening the history
+ * replays what they still hold, the older first (records of rows the
+ * database has already are applied again, in order, to the same effect).
  *
- * The log, `PATH-log`, belongs to the handle that holds its flock(); another
- * handle on the same file commits to the database directly. It is mapped
- * into memory, its blocks reserved ahead (so a full disk fails here, not in
- * a store to the mapping), and a record is copied into it: the kernel has
- * it then, at no system call's cost (a write() took 1.5 µs, and 15-20 at
- * p99, to change the file's times). A cut starts the records over at the
- * beginning under a new generation.
+ * The logs belong to the handle that holds the first one's flock(); another
+ * handle on the same file only reads it. Each is mapped into memory, its
+ * blocks reserved ahead (so a full disk fails here, not in a store to the
+ * mapping), and a record is copied into it: the kernel has it then, at no
+ * system call's cost (a write() took 1.5 µs, and 15-20 at p99, to change
+ * the file's times). A cut starts the records over at the beginning under a
+ * new generation, one more than the other log's.
  *
  * Records are little-endian: a u32 length of the payload, the u32
  * generation, a u64 hash of the payload seeded with the generation
@@ -127,12 +130,12 @@ static gboolean
 log_end (ConfabHistory  *self,
          GError        **error)
 {
+  guint32 generation = self->logs[self->log_active].generation;
   guint8 *record = self->log_pending->data;
   guint32 length = self->log_pending->len - LOG_HEADER_SIZE;
   guint32 length_le = GUINT32_TO_LE (length);
-  guint32 generation_le = GUINT32_TO_LE (self->log_generation);
-  guint64 hash = GUINT64_TO_LE (record_hash (self->log_generation, record + LOG_HEADER_SIZE,
-                                             length));
+  guint32 generation_le = GUINT32_TO_LE (generation);
+  guint64 hash = GUINT64_TO_LE (record_hash (generation, record + LOG_HEADER_SIZE, length));
 
   memcpy (record, &length_le, sizeof length_le);
   memcpy (record + 4, &generation_le, sizeof generation_le);
@@ -145,7 +148,7 @@ confab_history_log_add (ConfabHistory  *self,
                         const Row      *row,
                         GError        **error)
 {
-  if (self->log_fd < 0)
+  if (!confab_history_has_log (self))
     return TRUE;
 
   log_begin (self, RECORD_ADD, row->id);
@@ -170,7 +173,7 @@ confab_history_log_update (ConfabHistory  *self,
                            ConfabMessage  *message,
                            GError        **error)
 {
-  if (self->log_fd < 0)
+  if (!confab_history_has_log (self))
     return TRUE;
 
   log_begin (self, RECORD_UPDATE, confab_message_get_history_id (message));
@@ -186,7 +189,7 @@ confab_history_log_renumber (ConfabHistory  *self,
                              ConfabMessage  *message,
                              GError        **error)
 {
-  if (self->log_fd < 0)
+  if (!confab_history_has_log (self))
     return TRUE;
 
   log_begin (self, RECORD_RENUMBER, confab_message_get_history_id (message));
@@ -195,38 +198,38 @@ confab_history_log_renumber (ConfabHistory  *self,
   return log_end (self, error);
 }
 
-/* Maps at least @size bytes of the log, with their blocks reserved. */
+/* Maps at least @size bytes of @log, with their blocks reserved. */
 static gboolean
-log_map (ConfabHistory  *self,
-         gsize           size,
-         GError        **error)
+log_map (Log     *log,
+         gsize    size,
+         GError **error)
 {
   gsize mapped = (size + LOG_MAP_STEP - 1) / LOG_MAP_STEP * LOG_MAP_STEP;
   guint8 *map;
   int rc;
 
-  if (mapped <= self->log_map_size)
+  if (mapped <= log->map_size)
     return TRUE;
 
-  rc = posix_fallocate (self->log_fd, 0, mapped);
+  rc = posix_fallocate (log->fd, 0, mapped);
   map = rc == 0 ? mmap (NULL, mapped, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                        self->log_fd, 0)
+                        log->fd, 0)
                 : MAP_FAILED;
   if (map == MAP_FAILED)
     {
       int saved_errno = rc != 0 ? rc : errno;
 
       g_set_error (error, CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED, "%s: %s",
-                   self->log_path, g_strerror (saved_errno));
+                   log->path, g_strerror (saved_errno));
       return FALSE;
     }
 
   /* Touched now, so that a record never waits for a page fault */
-  memset (map + self->log_map_size, 0, mapped - self->log_map_size);
-  if (self->log_map != NULL)
-    munmap (self->log_map, self->log_map_size);
-  self->log_map = map;
-  self->log_map_size = mapped;
+  memset (map + log->map_size, 0, mapped - log->map_size);
+  if (log->map != NULL)
+    munmap (log->map, log->map_size);
+  log->map = map;
+  log->map_size = mapped;
   return TRUE;
 }
 
@@ -237,14 +240,15 @@ static gboolean
 log_append (ConfabHistory  *self,
             GError        **error)
 {
+  Log *log = &self->logs[self->log_active];
   GError *local_error = NULL;
   gsize length = self->log_pending->len;
-  gboolean ok = log_map (self, self->log_size + length, &local_error);
+  gboolean ok = log_map (log, log->size + length, &local_error);
 
   if (ok)
     {
-      memcpy (self->log_map + self->log_size, self->log_pending->data, length);
-      self->log_size += length;
+      memcpy (log->map + log->size, self->log_pending->data, length);
+      log->size += length;
     }
   else
     confab_history_fail (self, error, local_error);
@@ -253,23 +257,67 @@ log_append (ConfabHistory  *self,
   return ok;
 }
 
-/* Overwrites the log's text, as secure_delete does the file's. */
+/* Overwrites the logs' text, as secure_delete does the file's. */
 void
 confab_history_log_wipe (ConfabHistory *self)
 {
-  memset (self->log_map, 0, self->log_map_size);
+  for (guint i = 0; i < G_N_ELEMENTS (self->logs); i++)
+    if (self->logs[i].map != NULL)
+      memset (self->logs[i].map, 0, self->logs[i].map_size);
 }
 
-/* After a commit of the database the log holds nothing it lacks: its first
- * record is made invalid, and the next ones are of a new generation.
+/* Once the database has all that log @which holds, its first record is
+ * made invalid.
  */
 void
-confab_history_log_cut (ConfabHistory *self)
+confab_history_log_cut (ConfabHistory *self,
+                        guint          which)
 {
-  if (self->log_size > 0 && self->log_map != NULL)
-    memset (self->log_map, 0, LOG_HEADER_SIZE);
-  self->log_size = 0;
-  self->log_generation++;
+  Log *log = &self->logs[which];
+
+  if (log->size > 0 && log->map != NULL)
+    memset (log->map, 0, LOG_HEADER_SIZE);
+  log->size = 0;
+}
+
+/* Records go to the other log from now on, which was cut when its rows
+ * were committed, under the next generation.
+ */
+gboolean
+confab_history_log_switch (ConfabHistory  *self,
+                           GError        **error)
+{
+  guint next = !self->log_active;
+  Log *log = &self->logs[next];
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (log->size == 0, FALSE);
+
+  if (!log_map (log, LOG_MAP_STEP, &local_error))
+    {
+      confab_history_fail (self, error, local_error);
+      return FALSE;
+    }
+
+  log->generation = self->logs[self->log_active].generation + 1;
+  self->log_active = next;
+  return TRUE;
+}
+
+void
+confab_history_log_close (ConfabHistory *self)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (self->logs); i++)
+    {
+      Log *log = &self->logs[i];
+
+      if (log->map != NULL)
+        munmap (log->map, log->map_size);
+      if (log->fd >= 0)
+        close (log->fd);
+      g_clear_pointer (&log->path, g_free);
+      *log = (Log) { .fd = -1 };
+    }
 }
 
 /* Reading the log back */
@@ -382,7 +430,6 @@ log_apply (ConfabHistory  *self,
 {
   guint64 kind = get_u64 (reader);
   gint64 id = get_u64 (reader);
-  g_autoptr(ConfabMessage) message = NULL;
 
   if (kind == RECORD_ADD)
     {
@@ -393,69 +440,98 @@ log_apply (ConfabHistory  *self,
       return ok;
     }
 
-  message = confab_message_new_at (CONFAB_DIRECTION_OUTGOING, "", "", 0);
-  confab_message_set_history_id (message, id);
   if (kind == RECORD_UPDATE)
     {
+      Change change = { .id = id, .which = STMT_UPDATE };
       guint64 state = get_u64 (reader);
-      guint64 plain = get_u64 (reader);
-      gint64 delivered = get_u64 (reader);
-      g_autofree char *reason = get_string (reader);
+      gboolean ok;
 
-      if (!reader->ok || state > CONFAB_MESSAGE_STATE_RECEIVED)
-        return TRUE;
-      confab_message_set_state (message, state);
-      confab_message_set_plain (message, plain != 0);
-      confab_message_set_delivered_time (message, delivered);
-      confab_message_set_error (message, reason);
-      return confab_history_write_state (self, message, error);
+      change.plain = get_u64 (reader) != 0;
+      change.delivered = get_u64 (reader);
+      change.error = get_string (reader);
+      change.state = state;
+      ok = !reader->ok || state > CONFAB_MESSAGE_STATE_RECEIVED ||
+           confab_history_write_change (self, &change, error);
+      g_free (change.error);
+      return ok;
     }
 
   if (kind == RECORD_RENUMBER)
     {
-      guint64 origin = get_u64 (reader);
-      guint64 number = get_u64 (reader);
+      Change change = { .id = id, .which = STMT_RENUMBER };
 
-      confab_message_set_id (message, origin, number);
-      return !reader->ok || confab_history_write_protocol_id (self, message, error);
+      change.origin = get_u64 (reader);
+      change.number = get_u64 (reader);
+      return !reader->ok || confab_history_write_change (self, &change, error);
     }
 
   return TRUE;
 }
 
-/* Puts what the log holds into the database and commits it; the log is
- * then empty. Returns %FALSE if that failed: the log is kept as it is.
+/* Reads all of @log; returns (nullable) its contents, or %NULL if it
+ * cannot be read.
  */
-static gboolean
-log_replay (ConfabHistory *self)
+static guint8 *
+log_read (Log   *log,
+          gsize *size)
 {
-  g_autofree guint8 *contents = NULL;
+  guint8 *contents;
   struct stat buf;
-  Reader all;
-  guint32 generation = 0;
-  guint records = 0;
 
-  if (fstat (self->log_fd, &buf) != 0 || buf.st_size == 0)
-    return TRUE;
+  *size = 0;
+  if (fstat (log->fd, &buf) != 0)
+    return NULL;
 
   /* A log too large to read is kept for a start with more memory. */
-  contents = g_try_malloc (buf.st_size);
+  contents = g_try_malloc (MAX (buf.st_size, 1));
   for (gsize done = 0; contents != NULL && done < (gsize)buf.st_size;)
     {
-      gssize n = pread (self->log_fd, contents + done, buf.st_size - done, done);
+      gssize n = pread (log->fd, contents + done, buf.st_size - done, done);
 
       if (n <= 0 && !(n < 0 && errno == EINTR))
         g_clear_pointer (&contents, g_free);
       else if (n > 0)
         done += n;
     }
-  if (contents == NULL)
-    {
-      g_message ("History log %s cannot be read; kept as it is", self->log_path);
-      return FALSE;
-    }
 
-  all = (Reader) { contents, buf.st_size, TRUE };
+  if (contents != NULL)
+    *size = buf.st_size;
+  return contents;
+}
+
+/* The generation of the log's first record, if it has one */
+static gboolean
+log_first_generation (const guint8 *contents,
+                      gsize         size,
+                      guint32      *generation)
+{
+  guint32 length;
+
+  if (size < LOG_HEADER_SIZE)
+    return FALSE;
+
+  memcpy (&length, contents, sizeof length);
+  memcpy (generation, contents + 4, sizeof *generation);
+  *generation = GUINT32_FROM_LE (*generation);
+  return length != 0;
+}
+
+/* Applies the records of one log's contents, up to the first of another
+ * generation, cut short or damaged: the last before a crash.
+ */
+static gboolean
+log_replay_one (ConfabHistory *self,
+                Log           *log,
+                const guint8  *contents,
+                gsize          size,
+                guint         *records)
+{
+  Reader all = { contents, size, TRUE };
+  guint32 generation;
+
+  if (!log_first_generation (contents, size, &generation))
+    return TRUE;
+
   while (all.left >= LOG_HEADER_SIZE)
     {
       guint32 length, record_generation;
@@ -467,14 +543,12 @@ log_replay (ConfabHistory *self)
       memcpy (&hash, all.data + 8, sizeof hash);
       length = GUINT32_FROM_LE (length);
       record_generation = GUINT32_FROM_LE (record_generation);
-      if (records == 0)
-        generation = record_generation;
       if (length == 0 || record_generation != generation)
         break;
       if (length > all.left - LOG_HEADER_SIZE ||
           GUINT64_FROM_LE (hash) != record_hash (generation, all.data + LOG_HEADER_SIZE, length))
         {
-          g_message ("History log %s: a record was cut short; dropped", self->log_path);
+          g_message ("History log %s: a record was cut short; dropped", log->path);
           break;
         }
 
@@ -483,35 +557,83 @@ log_replay (ConfabHistory *self)
         return FALSE;
       all.data += LOG_HEADER_SIZE + length;
       all.left -= LOG_HEADER_SIZE + length;
-      records++;
+      (*records)++;
     }
 
-  g_debug ("History log %s: %u records replayed", self->log_path, records);
-  return records == 0 || confab_history_commit_database (self, NULL);
+  return TRUE;
 }
 
-/* Takes the log, if no other handle has it, and replays what it holds. A
- * file that cannot be written has no log: nothing is written to it.
+/* Puts what the logs hold into the database, the older log's records
+ * first, and commits it; the logs are then empty. Returns %FALSE if that
+ * failed: they are kept as they are.
+ */
+static gboolean
+log_replay (ConfabHistory *self)
+{
+  guint8 *contents[G_N_ELEMENTS (self->logs)] = { NULL };
+  gsize sizes[G_N_ELEMENTS (self->logs)];
+  guint32 generations[G_N_ELEMENTS (self->logs)];
+  guint first = 0, records = 0;
+  gboolean ok = TRUE;
+
+  for (guint i = 0; ok && i < G_N_ELEMENTS (self->logs); i++)
+    {
+      contents[i] = log_read (&self->logs[i], &sizes[i]);
+      if (contents[i] == NULL)
+        {
+          g_message ("History log %s cannot be read; kept as it is", self->logs[i].path);
+          ok = FALSE;
+        }
+    }
+
+  /* Generations go up by one from log to log, and wrap around. */
+  if (ok && log_first_generation (contents[0], sizes[0], &generations[0]) &&
+      log_first_generation (contents[1], sizes[1], &generations[1]) &&
+      (gint32)(generations[1] - generations[0]) < 0)
+    first = 1;
+
+  for (guint i = 0; ok && i < G_N_ELEMENTS (self->logs); i++)
+    {
+      guint which = (first + i) % G_N_ELEMENTS (self->logs);
+
+      ok = log_replay_one (self, &self->logs[which], contents[which], sizes[which], &records);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (self->logs); i++)
+    g_free (contents[i]);
+
+  g_debug ("History logs of %s: %u records replayed", self->path, records);
+  return ok && (records == 0 || confab_history_commit_main (self, NULL));
+}
+
+/* Takes the logs, if no other handle has them, and replays what they
+ * hold. A file that cannot be written has none: nothing is written to it.
  */
 void
 confab_history_log_open (ConfabHistory *self)
 {
+  const char *suffixes[G_N_ELEMENTS (self->logs)] = { "-log", "-log2" };
   g_autoptr(GError) error = NULL;
   gboolean locked, replayed;
 
-  self->log_path = g_strconcat (self->path, "-log", NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (self->logs); i++)
+    self->logs[i].path = g_strconcat (self->path, suffixes[i], NULL);
   if (self->failure != NULL)
     return;
 
-  self->log_fd = g_open (self->log_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (self->log_fd < 0)
+  for (guint i = 0; i < G_N_ELEMENTS (self->logs); i++)
     {
-      g_debug ("No history log %s: %s", self->log_path, g_strerror (errno));
-      return;
+      self->logs[i].fd = g_open (self->logs[i].path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (self->logs[i].fd < 0)
+        {
+          g_debug ("No history log %s: %s", self->logs[i].path, g_strerror (errno));
+          confab_history_log_close (self);
+          return;
+        }
     }
 
   self->replaying = TRUE;
-  locked = flock (self->log_fd, LOCK_EX | LOCK_NB) == 0;
+  locked = flock (self->logs[0].fd, LOCK_EX | LOCK_NB) == 0;
   replayed = locked && log_replay (self);
   self->replaying = FALSE;
   /* Another handle writes the file, and gives out its row ids: this one
@@ -519,41 +641,39 @@ confab_history_log_open (ConfabHistory *self)
    */
   if (!locked)
     {
-      close (self->log_fd);
-      self->log_fd = -1;
+      confab_history_log_close (self);
       self->failure = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
                                    _("%s is in use by another Confab"), self->path);
       return;
     }
 
   /* Kept, and held: written over, or by a handle of its own, the file
-   * would give out the row ids of what the log still holds.
+   * would give out the row ids of what the logs still hold.
    */
   if (!replayed)
     {
       self->failure = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
                                    _("The newest messages could not be put in the history; "
                                      "they are kept in %s for the next start"),
-                                   self->log_path);
+                                   self->logs[0].path);
       g_message ("%s", self->failure->message);
       return;
     }
 
-  /* What was replayed is in the database: the log starts over, empty. */
-  if (ftruncate (self->log_fd, 0) != 0)
-    {
-      self->failure = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
-                                   "%s: %s", self->log_path, g_strerror (errno));
-      return;
-    }
-  if (!log_map (self, LOG_MAP_STEP, &error))
+  /* What was replayed is in the database: the logs start over, empty. */
+  for (guint i = 0; i < G_N_ELEMENTS (self->logs); i++)
+    if (ftruncate (self->logs[i].fd, 0) != 0)
+      {
+        self->failure = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
+                                     "%s: %s", self->logs[i].path, g_strerror (errno));
+        return;
+      }
+  if (!log_map (&self->logs[0], LOG_MAP_STEP, &error))
     {
       g_message ("No history log: %s", error->message);
-      close (self->log_fd);
-      self->log_fd = -1;
+      confab_history_log_close (self);
       return;
     }
 
-  self->log_generation = g_random_int ();
+  self->logs[0].generation = g_random_int ();
 }
-

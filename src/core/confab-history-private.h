@@ -25,6 +25,8 @@ enum {
 };
 
 typedef struct _Checkpointer Checkpointer;
+typedef struct _Writer Writer;
+typedef struct _Batch Batch;
 
 /* A message's row as it will be written */
 typedef struct
@@ -52,12 +54,42 @@ typedef struct
   char     data[];
 } Row;
 
+/* A change to a row handed to the writer or in the database: @which is
+ * STMT_UPDATE (state, plain, delivered, error) or STMT_RENUMBER (origin,
+ * number).
+ */
+typedef struct
+{
+  gint64   id;
+  guint    which;
+  guint    state;
+  guint    plain;
+  gint64   delivered;
+  char    *error;
+  guint64  origin;
+  guint64  number;
+} Change;
+
 typedef struct
 {
   guint64 origin;
   guint64 number;
   guint   direction;
 } SeenId;
+
+/* One of the two logs. Records go to one while the rows whose records are
+ * in the other are committed; a commit done empties its log.
+ */
+typedef struct
+{
+  int      fd;
+  char    *path;
+  guint8  *map;
+  gsize    map_size;
+  /* Where the next record goes */
+  gsize    size;
+  guint32  generation;
+} Log;
 
 struct _ConfabHistory
 {
@@ -70,28 +102,36 @@ struct _ConfabHistory
   GError       *recovery;
   /* Set by the first failed write; no write is tried after it. */
   GError       *failure;
+  /* The main connection's transaction: replay, Clear History, and every
+   * write of a history without a log
+   */
   gboolean      in_batch;
   guint         batch_writes;
   GSource      *commit_source;
   Checkpointer *checkpointer;
   /* When the write now waiting for a lock first found it taken */
   gint64        busy_since;
-  /* -1 while another handle owns the log */
-  int           log_fd;
-  char         *log_path;
-  guint8       *log_map;
-  gsize         log_map_size;
-  /* Where the next record goes */
-  gsize         log_size;
-  guint32       log_generation;
+  /* Their fds are -1 while another handle owns them, or there are none */
+  Log           logs[2];
+  /* The one records go to */
+  guint         log_active;
   gboolean      replaying;
   /* The record being made, put in the log as it is completed */
   GByteArray   *log_pending;
   /* Row ids are given here, so that a row can wait to be written */
   gint64        next_id;
-  /* Rows added and not yet written, by id, with what changed since */
+  /* Rows added and not yet handed to the writer, by id, with what changed
+   * since
+   */
   GPtrArray    *unwritten_rows;
   GHashTable   *unwritten;
+  /* Changes to rows handed to the writer, or in the database, in order */
+  GArray       *changes;
+  /* With a log, the rows and changes are written in the writer's thread. */
+  Writer       *writer;
+  Batch        *in_flight;
+  /* A commit came due while one was in flight. */
+  gboolean      commit_due;
   /* The protocol ids of the newest SEEN_MAX messages, in a ring */
   GHashTable   *seen;
   /* Incoming origins met in this run: whether the file had one before */
@@ -113,13 +153,10 @@ gboolean  confab_history_insert_row         (ConfabHistory  *self,
                                              guint           which,
                                              const Row      *row,
                                              GError        **error);
-gboolean  confab_history_write_state        (ConfabHistory  *self,
-                                             ConfabMessage  *message,
+gboolean  confab_history_write_change       (ConfabHistory  *self,
+                                             const Change   *change,
                                              GError        **error);
-gboolean  confab_history_write_protocol_id  (ConfabHistory  *self,
-                                             ConfabMessage  *message,
-                                             GError        **error);
-gboolean  confab_history_commit_database    (ConfabHistory  *self,
+gboolean  confab_history_commit_main        (ConfabHistory  *self,
                                              GError        **error);
 
 /* confab-history-log.c */
@@ -133,7 +170,18 @@ gboolean  confab_history_log_update         (ConfabHistory  *self,
 gboolean  confab_history_log_renumber       (ConfabHistory  *self,
                                              ConfabMessage  *message,
                                              GError        **error);
-void      confab_history_log_cut            (ConfabHistory  *self);
+gboolean  confab_history_log_switch         (ConfabHistory  *self,
+                                             GError        **error);
+void      confab_history_log_cut            (ConfabHistory  *self,
+                                             guint           which);
 void      confab_history_log_wipe           (ConfabHistory  *self);
+void      confab_history_log_close          (ConfabHistory  *self);
+
+/* Whether rows wait in memory for the writer, with their records in a log */
+static inline gboolean
+confab_history_has_log (ConfabHistory *self)
+{
+  return self->logs[0].fd >= 0;
+}
 
 G_END_DECLS

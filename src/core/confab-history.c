@@ -42,21 +42,19 @@
 #define CHECKPOINT_PAGES 250
 #define RESTART_PAGES (4 * CHECKPOINT_PAGES)
 #define WAL_LIMIT_BYTES 4194304
-/* A commit of the database holds the main loop for as long as it writes its
- * pages: rare enough that a message seldom waits behind one (bench-latency's
- * p99 was 0.33 ms at 50 ms, 0.2 ms at 1 s), and never so large that it
- * freezes the window or leaves much in the log under a flood.
+/* Rows and changes wait in memory (and in a log) to be committed together
+ * in the writer's thread: each commit costs its thread a few milliseconds
+ * of page writes, and a log holds about this long of them.
  */
 #define COMMIT_DELAY_MS 1000
 #define COMMIT_MAX_WRITES 2000
 /* One of ours still sending when the database commits is most likely
- * acknowledged a moment later: its row waits for that in memory (and in the
- * log, which is then not cut), to be written once, as delivered, rather
- * than into the outbox and updated. Not past the first commit after this
- * long, nor once the log has grown past LOG_CUT_BYTES.
+ * acknowledged a moment later: its row waits for that in memory (its record
+ * written again into the next log), to be written once, as delivered,
+ * rather than into the outbox and updated. Not past the first commit after
+ * this long.
  */
 #define SENDING_WAIT_USEC (2 * COMMIT_DELAY_MS * 1000)
-#define LOG_CUT_BYTES (4 * 1024 * 1024)
 /* Protocol ids of the newest messages, kept to find a message sent again
  * (its ack was lost) without asking the database: a sender resends at most
  * the messages it had in flight.
@@ -230,10 +228,6 @@ row_new (ConfabMessage *message)
   return row;
 }
 
-static gboolean write_rows (ConfabHistory  *self,
-                            gboolean        all,
-                            GError        **error);
-
 G_DEFINE_FINAL_TYPE (ConfabHistory, confab_history, G_TYPE_OBJECT)
 
 static void
@@ -331,24 +325,51 @@ migrate (sqlite3     *db,
          exec (db, "COMMIT", error);
 }
 
-static gboolean
-prepare (ConfabHistory  *self,
-         GError        **error)
+/* The statements each connection runs */
+static const guint main_statements[] = {
+  STMT_INSERT, STMT_REPLAY, STMT_ORIGIN_STORED, STMT_ID_STORED, STMT_UPDATE, STMT_RENUMBER,
+  STMT_LOAD, STMT_UNSENT,
+};
+static const guint writer_statements[] = {
+  STMT_INSERT, STMT_INSERT_MANY, STMT_UPDATE, STMT_RENUMBER,
+};
+
+static int
+prepare (sqlite3       *db,
+         sqlite3_stmt **stmts,
+         const guint   *which,
+         guint          count,
+         const char   **failed)
 {
-  for (guint i = 0; i < N_STMTS; i++)
+  for (guint i = 0; i < count; i++)
     {
-      int rc = sqlite3_prepare_v3 (self->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                   &self->stmts[i], NULL);
+      int rc = sqlite3_prepare_v3 (db, statements[which[i]], -1, SQLITE_PREPARE_PERSISTENT,
+                                   &stmts[which[i]], NULL);
 
       if (rc != SQLITE_OK)
         {
-          set_sqlite_error (error, self->db, rc, statements[i]);
-          return FALSE;
+          *failed = statements[which[i]];
+          return rc;
         }
     }
 
-  return TRUE;
+  return SQLITE_OK;
 }
+
+static void
+finalize_statements (sqlite3_stmt **stmts)
+{
+  for (guint i = 0; i < N_STMTS; i++)
+    g_clear_pointer (&stmts[i], sqlite3_finalize);
+}
+
+/* Each connection's settings: the file's are made at open. */
+static const char connection_settings[] =
+  "PRAGMA synchronous = NORMAL;"
+  /* The log is cut back to this when it starts over after a burst. */
+  "PRAGMA journal_size_limit = " G_STRINGIFY (WAL_LIMIT_BYTES) ";"
+  /* Cleared messages are overwritten, not merely unlinked. */
+  "PRAGMA secure_delete = ON;";
 
 /* A checkpoint copies the write-ahead log into the database and syncs the
  * file: tens of milliseconds on some disks. In SQLite's automatic checkpoint
@@ -403,6 +424,27 @@ checkpointer_open (Checkpointer *checkpointer)
   return rc;
 }
 
+static int
+checkpoint (sqlite3    *db,
+            const char *path)
+{
+  int log = 0;
+  int rc = sqlite3_wal_checkpoint_v2 (db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, NULL);
+
+  /* Under writes that never pause, the log only starts over once a
+   * checkpoint has copied all of it. RESTART waits for the other
+   * connections' transactions to end, and holds their next ones back while
+   * it copies what was written since the passive one: a short wait, now
+   * and then.
+   */
+  if (rc == SQLITE_OK && log >= RESTART_PAGES)
+    rc = sqlite3_wal_checkpoint_v2 (db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+  if (rc != SQLITE_OK)
+    g_debug ("Checkpoint of %s: %s", path, sqlite3_errstr (rc));
+
+  return rc;
+}
+
 static void
 checkpoint_thread (GTask        *task,
                    gpointer      source_object,
@@ -410,21 +452,11 @@ checkpoint_thread (GTask        *task,
                    GCancellable *cancellable)
 {
   Checkpointer *checkpointer = task_data;
-  int log = 0;
   int rc;
 
   rc = checkpointer_open (checkpointer);
   if (rc == SQLITE_OK)
-    rc = sqlite3_wal_checkpoint_v2 (checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, NULL);
-  /* Under writes that never pause, the log only starts over once a
-   * checkpoint has copied all of it. RESTART waits for the main connection's
-   * transaction to end, and holds its next one back while it copies what
-   * was written since the passive one: a short wait, now and then.
-   */
-  if (rc == SQLITE_OK && log >= RESTART_PAGES)
-    rc = sqlite3_wal_checkpoint_v2 (checkpointer->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-  if (rc != SQLITE_OK)
-    g_debug ("Checkpoint of %s: %s", checkpointer->path, sqlite3_errstr (rc));
+    rc = checkpoint (checkpointer->db, checkpointer->path);
 
   g_task_return_boolean (task, rc == SQLITE_OK);
 }
@@ -460,11 +492,365 @@ wal_hook (void       *user_data,
   return SQLITE_OK;
 }
 
+/* The writer: a thread with a connection of its own, which commits the
+ * rows and changes handed to it, a batch at a time, and checkpoints the
+ * file as its write-ahead log grows. A commit of 1,000 rows writes for 5-10
+ * ms: the main loop, where messages are sent and acknowledged, only waits
+ * for one to read what it has not written yet, and at close.
+ */
+struct _Writer
+{
+  char         *path;
+  sqlite3      *db;
+  sqlite3_stmt *stmts[N_STMTS];
+  GThread      *thread;
+  /* Made ready for the main context when a batch is done */
+  GSource      *written;
+  GMutex        lock;
+  GCond         cond;
+  /* Under the lock */
+  Batch        *next;
+  gboolean      quit;
+  guint         max_pages;
+  /* The thread's own */
+  guint         max_pages_set;
+};
+
+struct _Batch
+{
+  GPtrArray *rows;
+  GArray    *changes;
+  /* The log that holds their records */
+  guint      log;
+  /* Set by the thread, under the writer's lock */
+  gboolean   done;
+  GError    *error;
+};
+
+static void
+change_clear (gpointer data)
+{
+  Change *change = data;
+
+  g_free (change->error);
+}
+
+static GArray *
+changes_new (void)
+{
+  GArray *changes = g_array_new (FALSE, FALSE, sizeof (Change));
+
+  g_array_set_clear_func (changes, change_clear);
+  return changes;
+}
+
+static void
+batch_free (Batch *batch)
+{
+  g_ptr_array_unref (batch->rows);
+  g_array_unref (batch->changes);
+  g_clear_error (&batch->error);
+  g_free (batch);
+}
+
+static void
+bind_nullable_int (sqlite3_stmt *stmt,
+                   int           column,
+                   gint64        value)
+{
+  if (value != 0)
+    sqlite3_bind_int64 (stmt, column, value);
+  else
+    sqlite3_bind_null (stmt, column);
+}
+
+/* Binds @row's columns from parameter @first on, in INTO_MESSAGES' order */
+static void
+bind_row (sqlite3_stmt *stmt,
+          int           first,
+          const Row    *row)
+{
+  int p = first - 1;
+
+  sqlite3_bind_text (stmt, p + 1, row->host, row->host_len, SQLITE_STATIC);
+  sqlite3_bind_int (stmt, p + 2, row->port);
+  sqlite3_bind_int (stmt, p + 3, row->direction);
+  bind_nullable_int (stmt, p + 4, (gint64)row->origin);
+  bind_nullable_int (stmt, p + 5, (gint64)row->number);
+  sqlite3_bind_text (stmt, p + 6, row->sender, row->sender_len, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, p + 7, row->body, row->body_len, SQLITE_STATIC);
+  sqlite3_bind_int (stmt, p + 8, row->plain);
+  sqlite3_bind_int (stmt, p + 9, row->state);
+  sqlite3_bind_text (stmt, p + 10, row->error, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, p + 11, row->sent);
+  bind_nullable_int (stmt, p + 12, row->received);
+  bind_nullable_int (stmt, p + 13, row->delivered);
+  sqlite3_bind_int64 (stmt, p + 14, row->id);
+}
+
+/* For statement change->which, on the row its first parameter names */
+static void
+bind_change (sqlite3_stmt *stmt,
+             const Change *change)
+{
+  sqlite3_bind_int64 (stmt, 1, change->id);
+  if (change->which == STMT_UPDATE)
+    {
+      sqlite3_bind_int (stmt, 2, change->state);
+      sqlite3_bind_text (stmt, 3, change->error, -1, SQLITE_STATIC);
+      sqlite3_bind_int (stmt, 4, change->plain);
+      bind_nullable_int (stmt, 5, change->delivered);
+    }
+  else
+    {
+      bind_nullable_int (stmt, 2, (gint64)change->origin);
+      bind_nullable_int (stmt, 3, (gint64)change->number);
+    }
+}
+
+/* Steps a statement that writes, and makes it ready for the next use. */
+static int
+step_done (sqlite3_stmt *stmt)
+{
+  int rc = sqlite3_step (stmt);
+
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* In place of SQLite's automatic checkpoint, which is the same in this
+ * thread, but for RESTART
+ */
+static int
+writer_wal_hook (void       *user_data,
+                 sqlite3    *db,
+                 const char *name,
+                 int         pages)
+{
+  if (pages >= CHECKPOINT_PAGES)
+    checkpoint (db, user_data);
+
+  return SQLITE_OK;
+}
+
+static void
+writer_close (Writer *writer)
+{
+  finalize_statements (writer->stmts);
+  g_clear_pointer (&writer->db, sqlite3_close);
+}
+
+/* On failure, @doing is what failed. */
+static int
+writer_open (Writer      *writer,
+             const char **doing)
+{
+  int rc;
+
+  if (writer->db != NULL)
+    return SQLITE_OK;
+
+  *doing = writer->path;
+  rc = sqlite3_open_v2 (writer->path, &writer->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        NULL);
+  if (rc == SQLITE_OK)
+    {
+      sqlite3_extended_result_codes (writer->db, TRUE);
+      sqlite3_busy_timeout (writer->db, BUSY_TIMEOUT_MS);
+      sqlite3_wal_hook (writer->db, writer_wal_hook, writer->path);
+      *doing = connection_settings;
+      rc = sqlite3_exec (writer->db, connection_settings, NULL, NULL, NULL);
+    }
+  if (rc == SQLITE_OK)
+    rc = prepare (writer->db, writer->stmts, writer_statements, G_N_ELEMENTS (writer_statements),
+                  doing);
+
+  return rc;
+}
+
+/* Writes @batch's rows, INSERT_MANY_ROWS to a statement, then its
+ * changes, in one transaction.
+ */
+static void
+write_batch (Writer *writer,
+             Batch  *batch,
+             guint   max_pages)
+{
+  const char *doing = NULL;
+  int rc = writer_open (writer, &doing);
+
+  if (rc == SQLITE_OK && max_pages != writer->max_pages_set)
+    {
+      g_autofree char *sql = g_strdup_printf ("PRAGMA max_page_count = %u", max_pages);
+
+      rc = sqlite3_exec (writer->db, sql, NULL, NULL, NULL);
+      writer->max_pages_set = max_pages;
+    }
+
+  if (rc == SQLITE_OK)
+    {
+      doing = _("Saving a message");
+      rc = sqlite3_exec (writer->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    }
+
+  for (guint i = 0; rc == SQLITE_OK && i < batch->rows->len;)
+    {
+      Row **rows = (Row **)batch->rows->pdata + i;
+      guint n = batch->rows->len - i >= INSERT_MANY_ROWS ? INSERT_MANY_ROWS : 1;
+      sqlite3_stmt *stmt = writer->stmts[n > 1 ? STMT_INSERT_MANY : STMT_INSERT];
+
+      for (guint j = 0; j < n; j++)
+        bind_row (stmt, 1 + j * ROW_PARAM_COUNT, rows[j]);
+      rc = step_done (stmt);
+      i += n;
+    }
+
+  for (guint i = 0; rc == SQLITE_OK && i < batch->changes->len; i++)
+    {
+      const Change *change = &g_array_index (batch->changes, Change, i);
+      sqlite3_stmt *stmt = writer->stmts[change->which];
+
+      bind_change (stmt, change);
+      rc = step_done (stmt);
+    }
+
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec (writer->db, "COMMIT", NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    return;
+
+  /* The history writes nothing more: the logs keep the batch. */
+  set_sqlite_error (&batch->error, writer->db, rc, doing);
+  writer_close (writer);
+}
+
+static gpointer
+writer_thread (gpointer data)
+{
+  Writer *writer = data;
+
+  g_mutex_lock (&writer->lock);
+  for (;;)
+    {
+      Batch *batch;
+      guint max_pages;
+
+      while (writer->next == NULL && !writer->quit)
+        g_cond_wait (&writer->cond, &writer->lock);
+      if (writer->next == NULL)
+        break;
+
+      batch = writer->next;
+      max_pages = writer->max_pages;
+      g_mutex_unlock (&writer->lock);
+      write_batch (writer, batch, max_pages);
+      g_mutex_lock (&writer->lock);
+
+      writer->next = NULL;
+      batch->done = TRUE;
+      g_cond_broadcast (&writer->cond);
+      g_source_set_ready_time (writer->written, 0);
+    }
+  g_mutex_unlock (&writer->lock);
+
+  return NULL;
+}
+
+static gboolean
+written_dispatch (GSource     *source,
+                  GSourceFunc  callback,
+                  gpointer     user_data)
+{
+  /* Before the batch is looked at: one done meanwhile makes it ready again. */
+  g_source_set_ready_time (source, -1);
+  return callback (user_data);
+}
+
+static GSourceFuncs written_funcs = { NULL, NULL, written_dispatch, NULL, NULL, NULL };
+
+/* @written_cb runs in the thread-default main context once a batch is done. */
+static Writer *
+writer_new (const char  *path,
+            GSourceFunc  written_cb,
+            gpointer     user_data)
+{
+  Writer *writer = g_new0 (Writer, 1);
+
+  writer->path = g_strdup (path);
+  g_mutex_init (&writer->lock);
+  g_cond_init (&writer->cond);
+  writer->written = g_source_new (&written_funcs, sizeof (GSource));
+  g_source_set_static_name (writer->written, "[confab] history written");
+  g_source_set_callback (writer->written, written_cb, user_data, NULL);
+  g_source_attach (writer->written, g_main_context_get_thread_default ());
+
+  return writer;
+}
+
+static void
+writer_hand (Writer *writer,
+             Batch  *batch)
+{
+  g_mutex_lock (&writer->lock);
+  if (writer->thread == NULL)
+    writer->thread = g_thread_new ("confab-history", writer_thread, writer);
+  writer->next = batch;
+  g_cond_signal (&writer->cond);
+  g_mutex_unlock (&writer->lock);
+}
+
+static gboolean
+writer_done (Writer *writer,
+             Batch  *batch,
+             gboolean wait)
+{
+  gboolean done;
+
+  g_mutex_lock (&writer->lock);
+  while (wait && !batch->done)
+    g_cond_wait (&writer->cond, &writer->lock);
+  done = batch->done;
+  g_mutex_unlock (&writer->lock);
+
+  return done;
+}
+
+static void
+writer_set_max_pages (Writer *writer,
+                      guint   pages)
+{
+  g_mutex_lock (&writer->lock);
+  writer->max_pages = pages;
+  g_mutex_unlock (&writer->lock);
+}
+
+/* Once no batch is in flight */
+static void
+writer_free (Writer *writer)
+{
+  if (writer->thread != NULL)
+    {
+      g_mutex_lock (&writer->lock);
+      writer->quit = TRUE;
+      g_cond_signal (&writer->cond);
+      g_mutex_unlock (&writer->lock);
+      g_thread_join (writer->thread);
+    }
+
+  g_source_destroy (writer->written);
+  g_source_unref (writer->written);
+  writer_close (writer);
+  g_mutex_clear (&writer->lock);
+  g_cond_clear (&writer->cond);
+  g_free (writer->path);
+  g_free (writer);
+}
+
 static void
 close_db (ConfabHistory *self)
 {
-  for (guint i = 0; i < N_STMTS; i++)
-    g_clear_pointer (&self->stmts[i], sqlite3_finalize);
+  finalize_statements (self->stmts);
   g_clear_pointer (&self->db, sqlite3_close);
 }
 
@@ -493,6 +879,7 @@ static gboolean
 open_db (ConfabHistory  *self,
          GError        **error)
 {
+  const char *failed = NULL;
   int rc;
 
   rc = sqlite3_open_v2 (self->path, &self->db,
@@ -508,17 +895,20 @@ open_db (ConfabHistory  *self,
   sqlite3_busy_handler (self->db, busy_handler, self);
 
   if (!exec (self->db, "PRAGMA journal_mode = WAL", error) ||
-      !exec (self->db, "PRAGMA synchronous = NORMAL", error) ||
-      /* The log is cut back to this when it starts over after a burst. */
-      !exec (self->db, "PRAGMA journal_size_limit = " G_STRINGIFY (WAL_LIMIT_BYTES), error) ||
-      /* Cleared messages are overwritten, not merely unlinked. */
-      !exec (self->db, "PRAGMA secure_delete = ON", error) ||
+      !exec (self->db, connection_settings, error) ||
       /* SQLite finds a file cut short here; damage inside a page shows when
        * it is read, and fails that read.
        */
-      !migrate (self->db, error) ||
-      !prepare (self, error))
+      !migrate (self->db, error))
     {
+      close_db (self);
+      return FALSE;
+    }
+
+  rc = prepare (self->db, self->stmts, main_statements, G_N_ELEMENTS (main_statements), &failed);
+  if (rc != SQLITE_OK)
+    {
+      set_sqlite_error (error, self->db, rc, failed);
       close_db (self);
       return FALSE;
     }
@@ -716,13 +1106,25 @@ read_ids (ConfabHistory *self)
                sqlite3_errstr (rc));
 }
 
+static gboolean written_cb (gpointer user_data);
+
+/* Once the file is open: the logs are replayed, and the writer made. */
+static void
+start_writing (ConfabHistory *self)
+{
+  confab_history_log_open (self);
+  if (confab_history_has_log (self))
+    self->writer = writer_new (self->path, written_cb, self);
+  read_ids (self);
+}
+
 static void
 confab_history_dispose (GObject *object)
 {
   ConfabHistory *self = (ConfabHistory *)object;
 
   if (self->db != NULL)
-    confab_history_commit_database (self, NULL);
+    confab_history_sync (self, NULL);
   cancel_commit (self);
 
   G_OBJECT_CLASS (confab_history_parent_class)->dispose (object);
@@ -736,16 +1138,15 @@ confab_history_finalize (GObject *object)
   /* The main connection closes last, unless a checkpoint still runs: the
    * last one to close copies the log into the file and removes it.
    */
+  g_clear_pointer (&self->writer, writer_free);
   checkpointer_release (self->checkpointer);
   close_db (self);
-  if (self->log_map != NULL)
-    munmap (self->log_map, self->log_map_size);
-  if (self->log_fd >= 0)
-    close (self->log_fd);
-  g_clear_pointer (&self->log_path, g_free);
+  confab_history_log_close (self);
   g_clear_pointer (&self->log_pending, g_byte_array_unref);
   g_clear_pointer (&self->unwritten, g_hash_table_unref);
+  g_ptr_array_set_free_func (self->unwritten_rows, (GDestroyNotify)confab_history_row_free);
   g_clear_pointer (&self->unwritten_rows, g_ptr_array_unref);
+  g_clear_pointer (&self->changes, g_array_unref);
   g_clear_pointer (&self->seen, g_hash_table_unref);
   g_clear_pointer (&self->origins, g_hash_table_unref);
   g_clear_pointer (&self->seen_ring, g_free);
@@ -784,9 +1185,12 @@ static void
 confab_history_init (ConfabHistory *self)
 {
   self->checkpointer = g_rc_box_new0 (Checkpointer);
-  self->log_fd = -1;
+  for (guint i = 0; i < G_N_ELEMENTS (self->logs); i++)
+    self->logs[i].fd = -1;
   self->log_pending = g_byte_array_new ();
-  self->unwritten_rows = g_ptr_array_new_with_free_func ((GDestroyNotify)confab_history_row_free);
+  /* Rows move from here to a batch, which frees them */
+  self->unwritten_rows = g_ptr_array_new ();
+  self->changes = changes_new ();
   self->unwritten = g_hash_table_new (g_int64_hash, g_int64_equal);
   self->seen = g_hash_table_new (seen_hash, seen_equal);
   self->origins = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
@@ -847,8 +1251,7 @@ confab_history_open (const char  *path,
       if (sqlite3_db_readonly (self->db, "main") == 1)
         self->failure = g_error_new (CONFAB_HISTORY_ERROR, CONFAB_HISTORY_ERROR_FAILED,
                                      _("%s is read-only"), path);
-      confab_history_log_open (self);
-      read_ids (self);
+      start_writing (self);
       return g_steal_pointer (&self);
     }
 
@@ -877,8 +1280,7 @@ confab_history_open (const char  *path,
     }
 
   /* What the log holds is newer than the damage: it goes in the new file. */
-  confab_history_log_open (self);
-  read_ids (self);
+  start_writing (self);
   return g_steal_pointer (&self);
 }
 
@@ -945,22 +1347,19 @@ roll_back (ConfabHistory *self)
 }
 
 /* After a failed write SQLite has undone the statement, or for some errors
- * the whole transaction. What was written before it is committed if it can
- * be; unless all of it was, the log keeps it for the next start.
+ * the whole transaction of the main connection. What was written before it
+ * is committed if it can be; the logs keep what they hold for the next
+ * start.
  */
 static void
 keep_what_was_stored (ConfabHistory *self)
 {
-  gboolean committed;
-
   if (!self->in_batch)
     return;
 
-  committed = !sqlite3_get_autocommit (self->db) &&
-              sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+  if (!sqlite3_get_autocommit (self->db))
+    sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL);
   roll_back (self);
-  if (committed && self->unwritten_rows->len == 0 && self->log_fd >= 0)
-    confab_history_log_cut (self);
 }
 
 void
@@ -1016,9 +1415,9 @@ schedule_commit (ConfabHistory *self,
   g_source_attach (self->commit_source, g_main_context_get_thread_default ());
 }
 
-/* Opens the transaction the next writes share. With the log, it is
- * committed COMMIT_DELAY_MS later, or after COMMIT_MAX_WRITES writes;
- * without, once the main loop is idle.
+/* Opens the main connection's transaction, which the next writes share.
+ * Without a log, it is committed once the main loop is idle; replay and
+ * Clear History commit theirs at once.
  */
 static gboolean
 begin_batch (ConfabHistory  *self,
@@ -1031,69 +1430,186 @@ begin_batch (ConfabHistory  *self,
     return FALSE;
 
   self->in_batch = TRUE;
-  self->batch_writes = 0;
-  schedule_commit (self, self->log_fd >= 0 ? COMMIT_DELAY_MS : 0);
+  if (!confab_history_has_log (self))
+    schedule_commit (self, 0);
 
   return TRUE;
 }
 
-/* The next main-loop turn commits a large batch. */
-static void
-count_write (ConfabHistory *self)
-{
-  if (self->log_fd >= 0 && ++self->batch_writes == COMMIT_MAX_WRITES)
-    schedule_commit (self, 0);
-}
-
-/* A write to the database itself takes its lock until the commit: the next
- * main-loop turn commits it, so that another handle on the file is not kept
- * waiting for COMMIT_DELAY_MS.
- */
-static void
-wrote_directly (ConfabHistory *self)
-{
-  if (self->log_fd >= 0)
-    schedule_commit (self, 0);
-}
-
-/* Writes the rows that wait (but for those of ours that may wait longer,
- * unless @all), and commits the database's transaction. Once nothing
- * waits, the log holds nothing the database lacks: it is cut.
- */
-static gboolean
-commit_rows (ConfabHistory  *self,
-             gboolean        all,
-             GError        **error)
+/* Commits the main connection's transaction. */
+gboolean
+confab_history_commit_main (ConfabHistory  *self,
+                            GError        **error)
 {
   if (!confab_history_writable (self, error))
     return FALSE;
 
-  if (!self->in_batch && self->unwritten_rows->len == 0)
+  if (!self->in_batch)
     return TRUE;
 
-  if (!begin_batch (self, error) || !write_rows (self, all, error) ||
-      !exec_write (self, "COMMIT", error))
+  if (!exec_write (self, "COMMIT", error))
     return FALSE;
 
   self->in_batch = FALSE;
-  if (self->unwritten_rows->len > 0)
-    {
-      schedule_commit (self, COMMIT_DELAY_MS);
-      return TRUE;
-    }
-
-  cancel_commit (self);
-  if (self->log_fd >= 0)
-    confab_history_log_cut (self);
+  if (!confab_history_has_log (self))
+    cancel_commit (self);
   return TRUE;
 }
 
-/* Writes every row that waits, and commits the database's transaction. */
-gboolean
-confab_history_commit_database (ConfabHistory  *self,
-                                GError        **error)
+/* The writes that wait for the writer */
+
+static gboolean
+pending (ConfabHistory *self)
 {
-  return commit_rows (self, TRUE, error);
+  return self->unwritten_rows->len > 0 || self->changes->len > 0;
+}
+
+/* A write waits for the commit COMMIT_DELAY_MS after the first, or for the
+ * next main-loop turn once there are COMMIT_MAX_WRITES.
+ */
+static void
+count_write (ConfabHistory *self)
+{
+  if (++self->batch_writes == COMMIT_MAX_WRITES)
+    schedule_commit (self, 0);
+  else if (self->commit_source == NULL)
+    schedule_commit (self, COMMIT_DELAY_MS);
+}
+
+/* Whether a row is written at this commit, or waits for the next */
+static gboolean
+row_settled (const Row *row,
+             gint64     now)
+{
+  return row->direction != CONFAB_DIRECTION_OUTGOING ||
+         row->state != CONFAB_MESSAGE_STATE_SENDING ||
+         now - row->added >= SENDING_WAIT_USEC;
+}
+
+/* Hands the rows that wait (but for those of ours that may wait longer,
+ * unless @all) and the changes to the writer, when none is in flight.
+ * Records go to the other log from then on: the rows kept are written there
+ * again.
+ */
+static gboolean
+hand_off (ConfabHistory  *self,
+          gboolean        all,
+          GError        **error)
+{
+  GPtrArray *rows = self->unwritten_rows;
+  gint64 now = g_get_monotonic_time ();
+  guint kept = 0;
+  Batch *batch;
+
+  g_return_val_if_fail (self->in_flight == NULL, FALSE);
+
+  if (!confab_history_writable (self, error))
+    return FALSE;
+
+  batch = g_new0 (Batch, 1);
+  batch->rows = g_ptr_array_new_with_free_func ((GDestroyNotify)confab_history_row_free);
+  for (guint i = 0; i < rows->len; i++)
+    {
+      Row *row = g_ptr_array_index (rows, i);
+
+      if (all || row_settled (row, now))
+        {
+          g_hash_table_remove (self->unwritten, &row->id);
+          g_ptr_array_add (batch->rows, row);
+        }
+      else
+        rows->pdata[kept++] = row;
+    }
+  g_ptr_array_set_size (rows, kept);
+  batch->changes = g_steal_pointer (&self->changes);
+  self->changes = changes_new ();
+  self->batch_writes = 0;
+
+  if (batch->rows->len == 0 && batch->changes->len == 0)
+    {
+      batch_free (batch);
+      return TRUE;
+    }
+
+  batch->log = self->log_active;
+  if (!confab_history_log_switch (self, error))
+    {
+      batch_free (batch);
+      return FALSE;
+    }
+  for (guint i = 0; i < rows->len; i++)
+    if (!confab_history_log_add (self, g_ptr_array_index (rows, i), error))
+      {
+        batch_free (batch);
+        return FALSE;
+      }
+
+  self->in_flight = batch;
+  writer_hand (self->writer, batch);
+  return TRUE;
+}
+
+/* Once the batch in flight is written, its log is emptied; if it could not
+ * be, the history fails, and the logs keep it.
+ */
+static void
+finish_batch (ConfabHistory *self,
+              gboolean       wait)
+{
+  Batch *batch = self->in_flight;
+
+  if (batch == NULL || !writer_done (self->writer, batch, wait))
+    return;
+
+  self->in_flight = NULL;
+  if (batch->error != NULL)
+    confab_history_fail (self, NULL, g_steal_pointer (&batch->error));
+  else
+    confab_history_log_cut (self, batch->log);
+  batch_free (batch);
+}
+
+/* Hands what waits to the writer, or once the batch in flight is done. */
+static void
+start_commit (ConfabHistory *self)
+{
+  self->commit_due = self->in_flight != NULL;
+  if (self->commit_due)
+    return;
+
+  hand_off (self, FALSE, NULL);
+  if (pending (self) && self->commit_source == NULL)
+    schedule_commit (self, COMMIT_DELAY_MS);
+}
+
+static gboolean
+written_cb (gpointer user_data)
+{
+  ConfabHistory *self = user_data;
+
+  finish_batch (self, FALSE);
+  if (self->in_flight == NULL && self->commit_due)
+    start_commit (self);
+
+  return G_SOURCE_CONTINUE;
+}
+
+/* Writes all that waits, even ours still sending, and waits for the
+ * writer: the database then has it all, unless the history failed.
+ */
+static void
+drain (ConfabHistory *self)
+{
+  for (;;)
+    {
+      if (self->in_flight != NULL)
+        finish_batch (self, TRUE);
+      else if (self->failure != NULL || !pending (self) || !hand_off (self, TRUE, NULL))
+        break;
+    }
+
+  self->commit_due = FALSE;
+  cancel_commit (self);
 }
 
 static gboolean
@@ -1102,7 +1618,10 @@ commit_cb (gpointer user_data)
   ConfabHistory *self = user_data;
 
   g_clear_pointer (&self->commit_source, g_source_unref);
-  commit_rows (self, self->log_size >= LOG_CUT_BYTES, NULL);
+  if (confab_history_has_log (self))
+    start_commit (self);
+  else
+    confab_history_commit_main (self, NULL);
 
   return G_SOURCE_REMOVE;
 }
@@ -1111,7 +1630,7 @@ commit_cb (gpointer user_data)
  * confab_history_commit:
  *
  * Puts the messages added and changed since the last commit on disk now:
- * in the log, or where another handle owns it, in the database.
+ * in the log, or where there is none, in the database.
  *
  * Returns: %FALSE if they could not be written
  */
@@ -1121,9 +1640,9 @@ confab_history_commit (ConfabHistory  *self,
 {
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
 
-  /* With the log, each write put its record there already. */
-  if (self->log_fd < 0)
-    return confab_history_commit_database (self, error);
+  /* With a log, each write put its record there already. */
+  if (!confab_history_has_log (self))
+    return confab_history_commit_main (self, error);
 
   return confab_history_writable (self, error);
 }
@@ -1142,62 +1661,29 @@ confab_history_sync (ConfabHistory  *self,
 {
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
 
-  return confab_history_commit_database (self, error);
+  if (confab_history_has_log (self))
+    drain (self);
+
+  return confab_history_commit_main (self, error);
 }
 
-static void
-bind_nullable_int (sqlite3_stmt *stmt,
-                   int           column,
-                   gint64        value)
-{
-  if (value != 0)
-    sqlite3_bind_int64 (stmt, column, value);
-  else
-    sqlite3_bind_null (stmt, column);
-}
-
-/* Steps a write statement; a failure is the history's failure. */
+/* Steps a write statement of the main connection; a failure is the
+ * history's failure.
+ */
 static gboolean
 step_write (ConfabHistory  *self,
             sqlite3_stmt   *stmt,
             GError        **error)
 {
-  int rc = sqlite3_step (stmt);
+  int rc = step_done (stmt);
   GError *local_error = NULL;
 
-  sqlite3_reset (stmt);
-  sqlite3_clear_bindings (stmt);
-
-  if (rc == SQLITE_DONE)
+  if (rc == SQLITE_OK)
     return TRUE;
 
   set_sqlite_error (&local_error, self->db, rc, _("Saving a message"));
   confab_history_fail (self, error, local_error);
   return FALSE;
-}
-
-/* Binds @row's columns from parameter @first on, in INTO_MESSAGES' order */
-static void
-bind_row (sqlite3_stmt *stmt,
-          int           first,
-          const Row    *row)
-{
-  int p = first - 1;
-
-  sqlite3_bind_text (stmt, p + 1, row->host, row->host_len, SQLITE_STATIC);
-  sqlite3_bind_int (stmt, p + 2, row->port);
-  sqlite3_bind_int (stmt, p + 3, row->direction);
-  bind_nullable_int (stmt, p + 4, (gint64)row->origin);
-  bind_nullable_int (stmt, p + 5, (gint64)row->number);
-  sqlite3_bind_text (stmt, p + 6, row->sender, row->sender_len, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, p + 7, row->body, row->body_len, SQLITE_STATIC);
-  sqlite3_bind_int (stmt, p + 8, row->plain);
-  sqlite3_bind_int (stmt, p + 9, row->state);
-  sqlite3_bind_text (stmt, p + 10, row->error, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (stmt, p + 11, row->sent);
-  bind_nullable_int (stmt, p + 12, row->received);
-  bind_nullable_int (stmt, p + 13, row->delivered);
-  sqlite3_bind_int64 (stmt, p + 14, row->id);
 }
 
 gboolean
@@ -1215,72 +1701,18 @@ confab_history_insert_row (ConfabHistory  *self,
   return step_write (self, stmt, error);
 }
 
-/* INSERT_MANY_ROWS rows in one statement */
-static gboolean
-insert_many (ConfabHistory  *self,
-             Row           **rows,
-             GError        **error)
+gboolean
+confab_history_write_change (ConfabHistory  *self,
+                             const Change   *change,
+                             GError        **error)
 {
-  sqlite3_stmt *stmt = self->stmts[STMT_INSERT_MANY];
+  sqlite3_stmt *stmt = self->stmts[change->which];
 
   if (!confab_history_writable (self, error) || !begin_batch (self, error))
     return FALSE;
 
-  for (guint i = 0; i < INSERT_MANY_ROWS; i++)
-    bind_row (stmt, 1 + i * ROW_PARAM_COUNT, rows[i]);
+  bind_change (stmt, change);
   return step_write (self, stmt, error);
-}
-
-/* Whether a row is written at this commit, or waits for the next */
-static gboolean
-row_settled (const Row *row,
-             gint64     now)
-{
-  return row->direction != CONFAB_DIRECTION_OUTGOING ||
-         row->state != CONFAB_MESSAGE_STATE_SENDING ||
-         now - row->added >= SENDING_WAIT_USEC;
-}
-
-/* Writes the rows that wait; unless @all, ours still sending stay, in
- * order.
- */
-static gboolean
-write_rows (ConfabHistory  *self,
-            gboolean        all,
-            GError        **error)
-{
-  GPtrArray *rows = self->unwritten_rows;
-  gint64 now = all ? 0 : g_get_monotonic_time ();
-  guint kept = 0, written = 0;
-  gboolean ok = TRUE;
-
-  /* The rows that stay go first, the ones to write after them. */
-  for (guint i = 0; i < rows->len; i++)
-    {
-      Row *row = g_ptr_array_index (rows, i);
-
-      if (!all && !row_settled (row, now))
-        {
-          rows->pdata[i] = rows->pdata[kept];
-          rows->pdata[kept++] = row;
-        }
-    }
-
-  while (ok && kept + written < rows->len)
-    {
-      Row **next = (Row **)rows->pdata + kept + written;
-      guint n = rows->len - kept - written >= INSERT_MANY_ROWS ? INSERT_MANY_ROWS : 1;
-
-      ok = n > 1 ? insert_many (self, next, error)
-                 : confab_history_insert_row (self, STMT_INSERT, next[0], error);
-      for (guint i = 0; ok && i < n; i++)
-        g_hash_table_remove (self->unwritten, &next[i]->id);
-      if (ok)
-        written += n;
-    }
-
-  g_ptr_array_remove_range (rows, kept, written);
-  return ok;
 }
 
 /* Without a log (none could be made beside the file), a row is written at
@@ -1327,7 +1759,7 @@ confab_history_add (ConfabHistory  *self,
   g_return_val_if_fail (CONFAB_IS_MESSAGE (message), FALSE);
   g_return_val_if_fail (confab_message_get_history_id (message) == 0, FALSE);
 
-  if (!confab_history_writable (self, error) || !begin_batch (self, error))
+  if (!confab_history_writable (self, error))
     return FALSE;
 
   direction = confab_message_get_direction (message);
@@ -1339,7 +1771,7 @@ confab_history_add (ConfabHistory  *self,
     return TRUE;
   seen_add (self, direction, origin, number);
 
-  if (self->log_fd < 0)
+  if (!confab_history_has_log (self))
     return add_directly (self, message, error);
 
   confab_message_set_history_id (message, self->next_id++);
@@ -1352,88 +1784,65 @@ confab_history_add (ConfabHistory  *self,
   return confab_history_log_add (self, row, error);
 }
 
+/* @which: STMT_UPDATE or STMT_RENUMBER */
 static void
-bind_state (sqlite3_stmt  *stmt,
-            ConfabMessage *message)
+change_init (Change        *change,
+             ConfabMessage *message,
+             guint          which)
 {
-  sqlite3_bind_int (stmt, 2, confab_message_get_state (message));
-  sqlite3_bind_text (stmt, 3, confab_message_get_error (message), -1, SQLITE_STATIC);
-  sqlite3_bind_int (stmt, 4, confab_message_get_plain (message));
-  bind_nullable_int (stmt, 5, confab_message_get_delivered_time (message));
+  *change = (Change) { .id = confab_message_get_history_id (message), .which = which };
+  if (which == STMT_UPDATE)
+    {
+      change->state = confab_message_get_state (message);
+      change->plain = confab_message_get_plain (message);
+      change->delivered = confab_message_get_delivered_time (message);
+      change->error = g_strdup (confab_message_get_error (message));
+    }
+  else
+    {
+      change->origin = confab_message_get_origin (message);
+      change->number = confab_message_get_number (message);
+    }
 }
 
-static void
-bind_protocol_id (sqlite3_stmt  *stmt,
-                  ConfabMessage *message)
-{
-  bind_nullable_int (stmt, 2, (gint64)confab_message_get_origin (message));
-  bind_nullable_int (stmt, 3, (gint64)confab_message_get_number (message));
-}
-
-/* Runs statement @which on @message's row (its first parameter), with the
- * rest bound by @bind.
- */
-static gboolean
-write_row (ConfabHistory  *self,
-           ConfabMessage  *message,
-           guint           which,
-           void          (*bind) (sqlite3_stmt *, ConfabMessage *),
-           GError        **error)
-{
-  sqlite3_stmt *stmt = self->stmts[which];
-
-  if (!confab_history_writable (self, error) || !begin_batch (self, error))
-    return FALSE;
-
-  sqlite3_bind_int64 (stmt, 1, confab_message_get_history_id (message));
-  bind (stmt, message);
-
-  return step_write (self, stmt, error);
-}
-
-gboolean
-confab_history_write_state (ConfabHistory  *self,
-                            ConfabMessage  *message,
-                            GError        **error)
-{
-  return write_row (self, message, STMT_UPDATE, bind_state, error);
-}
-
-gboolean
-confab_history_write_protocol_id (ConfabHistory  *self,
-                                  ConfabMessage  *message,
-                                  GError        **error)
-{
-  return write_row (self, message, STMT_RENUMBER, bind_protocol_id, error);
-}
-
-/* A change to a row that waits is folded into it by @fold; one to a row in
- * the database is written there with statement @which.
+/* A change to a row that waits is folded into it by @fold; one to a row
+ * handed to the writer, or in the database, waits for the next batch (or
+ * without a log, is written there with statement @which).
  */
 static gboolean
 change_row (ConfabHistory  *self,
             ConfabMessage  *message,
             void          (*fold) (Row *, ConfabMessage *),
             guint           which,
-            void          (*bind) (sqlite3_stmt *, ConfabMessage *),
             GError        **error)
 {
   gint64 id = confab_message_get_history_id (message);
+  Change change;
   Row *row;
+  gboolean ok;
 
   if (!confab_history_writable (self, error))
     return FALSE;
 
   row = g_hash_table_lookup (self->unwritten, &id);
   if (row != NULL)
-    fold (row, message);
-  else if (write_row (self, message, which, bind, error))
-    wrote_directly (self);
-  else
-    return FALSE;
+    {
+      fold (row, message);
+      count_write (self);
+      return TRUE;
+    }
 
-  count_write (self);
-  return TRUE;
+  change_init (&change, message, which);
+  if (confab_history_has_log (self))
+    {
+      g_array_append_val (self->changes, change);
+      count_write (self);
+      return TRUE;
+    }
+
+  ok = confab_history_write_change (self, &change, error);
+  change_clear (&change);
+  return ok;
 }
 
 /**
@@ -1456,7 +1865,7 @@ confab_history_update (ConfabHistory  *self,
   if (confab_message_get_history_id (message) == 0)
     return TRUE;
 
-  return change_row (self, message, row_set_state, STMT_UPDATE, bind_state, error) &&
+  return change_row (self, message, row_set_state, STMT_UPDATE, error) &&
          confab_history_log_update (self, message, error);
 }
 
@@ -1481,7 +1890,7 @@ confab_history_renumber (ConfabHistory  *self,
   if (confab_message_get_history_id (message) == 0)
     return TRUE;
 
-  if (!change_row (self, message, row_set_protocol_id, STMT_RENUMBER, bind_protocol_id, error))
+  if (!change_row (self, message, row_set_protocol_id, STMT_RENUMBER, error))
     return FALSE;
 
   seen_add (self, confab_message_get_direction (message), confab_message_get_origin (message),
@@ -1537,18 +1946,11 @@ message_from_row (sqlite3_stmt *stmt)
 /* A read sees the rows that wait, too: they are written first (but for a
  * history that cannot be written, whose reads go on without them).
  */
-static gboolean
-readable (ConfabHistory  *self,
-          GError        **error)
+static void
+write_for_reading (ConfabHistory *self)
 {
-  if (self->failure != NULL || self->unwritten_rows->len == 0)
-    return TRUE;
-
-  if (!write_rows (self, TRUE, error))
-    return FALSE;
-
-  wrote_directly (self);
-  return TRUE;
+  if (self->failure == NULL && confab_history_has_log (self))
+    drain (self);
 }
 
 static GPtrArray *
@@ -1599,9 +2001,7 @@ confab_history_load (ConfabHistory  *self,
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), NULL);
   g_return_val_if_fail (before >= 0, NULL);
 
-  if (!readable (self, error))
-    return NULL;
-
+  write_for_reading (self);
   stmt = self->stmts[STMT_LOAD];
   sqlite3_bind_int64 (stmt, 1, before > 0 ? before : G_MAXINT64);
   sqlite3_bind_int64 (stmt, 2, limit);
@@ -1635,9 +2035,7 @@ confab_history_load_unsent (ConfabHistory  *self,
 {
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), NULL);
 
-  if (!readable (self, error))
-    return NULL;
-
+  write_for_reading (self);
   return read_messages (self, self->stmts[STMT_UNSENT], error);
 }
 
@@ -1654,8 +2052,8 @@ confab_history_count (ConfabHistory  *self,
 
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), -1);
 
-  if (!readable (self, error) ||
-      !query_int (self->db, "SELECT count(*) FROM messages", &count, error))
+  write_for_reading (self);
+  if (!query_int (self->db, "SELECT count(*) FROM messages", &count, error))
     return -1;
 
   return count;
@@ -1674,20 +2072,20 @@ confab_history_clear (ConfabHistory  *self,
 {
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
 
+  /* What waits goes in first, to be deleted with the rest. */
+  if (confab_history_has_log (self))
+    drain (self);
   if (!confab_history_writable (self, error) || !begin_batch (self, error))
     return FALSE;
 
-  g_hash_table_remove_all (self->unwritten);
-  g_ptr_array_set_size (self->unwritten_rows, 0);
   /* A message sent again after this is a new one here. */
   g_hash_table_remove_all (self->seen);
   g_hash_table_remove_all (self->origins);
   if (!exec_write (self, "DELETE FROM messages", error))
     return FALSE;
 
-  if (self->log_fd >= 0)
-    confab_history_log_wipe (self);
-  if (!confab_history_commit_database (self, error))
+  confab_history_log_wipe (self);
+  if (!confab_history_commit_main (self, error))
     return FALSE;
 
   /* The log still holds the deleted pages until it is checkpointed. */
@@ -1711,4 +2109,6 @@ confab_history_set_max_pages (ConfabHistory *self,
 
   sql = g_strdup_printf ("PRAGMA max_page_count = %u", pages);
   exec (self->db, sql, NULL);
+  if (self->writer != NULL)
+    writer_set_max_pages (self->writer, pages);
 }
