@@ -549,6 +549,31 @@ test_commit_off_main_loop (Fixture       *fixture,
   g_assert_null (confab_history_get_failure (history));
 }
 
+/* Writes that pile up faster than the disk takes them (here, while
+ * another connection holds the lock, and with the main loop never
+ * returned to) wait for the writer past a bound, rather than fill memory.
+ */
+static void
+test_writes_wait_past_bound (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  Writer other = { fixture->path, 300 };
+  GThread *thread = start_writer (&other);
+
+  for (guint i = 1; i <= 40000; i++)
+    {
+      g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, "flood", 8, i);
+
+      add_ok (history, message);
+    }
+  g_thread_join (thread);
+
+  g_assert_cmpint (count_with_sqlite (fixture->path), >=, 16000);
+  g_assert_null (confab_history_get_failure (history));
+  g_assert_cmpint (confab_history_count (history, NULL), ==, 40000);
+}
+
 static gboolean
 writer_holding (gpointer data)
 {
@@ -1613,6 +1638,7 @@ main (int   argc,
   ADD ("batching", test_batching);
   ADD ("commit-off-main-loop", test_commit_off_main_loop);
   ADD ("crash-mid-commit", test_crash_mid_commit);
+  ADD ("writes-wait-past-bound", test_writes_wait_past_bound);
   ADD ("sending-waits", test_sending_waits);
   ADD ("log-replayed", test_log_replayed);
   ADD ("log-torn", test_log_torn);

@@ -48,6 +48,10 @@
  */
 #define COMMIT_DELAY_MS 1000
 #define COMMIT_MAX_WRITES 2000
+/* Rows and changes waiting while the writer is behind take memory: past
+ * this many, the main loop waits for it.
+ */
+#define MAX_WAITING_WRITES (8 * COMMIT_MAX_WRITES)
 /* One of ours still sending when the database commits is most likely
  * acknowledged a moment later: its row waits for that in memory (its record
  * written again into the next log), to be written once, as delivered,
@@ -1464,13 +1468,25 @@ pending (ConfabHistory *self)
   return self->unwritten_rows->len > 0 || self->changes->len > 0;
 }
 
+static void finish_batch (ConfabHistory *self,
+                          gboolean       wait);
+static void start_commit (ConfabHistory *self);
+
 /* A write waits for the commit COMMIT_DELAY_MS after the first, or for the
- * next main-loop turn once there are COMMIT_MAX_WRITES.
+ * next main-loop turn once there are COMMIT_MAX_WRITES. Past
+ * MAX_WAITING_WRITES (the writer is behind, or the main loop is not
+ * returned to), they are handed over at once, after waiting for the batch
+ * in flight.
  */
 static void
 count_write (ConfabHistory *self)
 {
-  if (++self->batch_writes == COMMIT_MAX_WRITES)
+  if (++self->batch_writes >= MAX_WAITING_WRITES)
+    {
+      finish_batch (self, TRUE);
+      start_commit (self);
+    }
+  else if (self->batch_writes == COMMIT_MAX_WRITES)
     schedule_commit (self, 0);
   else if (self->commit_source == NULL)
     schedule_commit (self, COMMIT_DELAY_MS);
@@ -1779,9 +1795,11 @@ confab_history_add (ConfabHistory  *self,
   row->added = g_get_monotonic_time ();
   g_ptr_array_add (self->unwritten_rows, row);
   g_hash_table_insert (self->unwritten, &row->id, row);
-  count_write (self);
+  if (!confab_history_log_add (self, row, error))
+    return FALSE;
 
-  return confab_history_log_add (self, row, error);
+  count_write (self);
+  return TRUE;
 }
 
 /* @which: STMT_UPDATE or STMT_RENUMBER */
