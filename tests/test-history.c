@@ -281,6 +281,7 @@ typedef struct
   GMutex      lock;
   GCond       cond;
   gboolean    holding;
+  gboolean    letting_go;
 } Writer;
 
 static gpointer
@@ -297,6 +298,9 @@ hold_write_lock (gpointer data)
   g_cond_signal (&writer->cond);
   g_mutex_unlock (&writer->lock);
   g_usleep (writer->hold_ms * 1000);
+  g_mutex_lock (&writer->lock);
+  writer->letting_go = TRUE;
+  g_mutex_unlock (&writer->lock);
   g_assert_cmpint (sqlite3_exec (db, "COMMIT", NULL, NULL, NULL), ==, SQLITE_OK);
   sqlite3_close (db);
 
@@ -482,6 +486,19 @@ test_batching (Fixture       *fixture,
   }
 }
 
+/* Whether the other connection still holds the lock */
+static gboolean
+writer_holding (gpointer data)
+{
+  Writer *writer = data;
+  gboolean holding;
+
+  g_mutex_lock (&writer->lock);
+  holding = writer->holding && !writer->letting_go;
+  g_mutex_unlock (&writer->lock);
+  return holding;
+}
+
 /* The second log, where records go while the rows of the first are
  * committed: made by the first commit.
  */
@@ -505,12 +522,8 @@ static gboolean
 watch_tick (gpointer data)
 {
   Watch *watch = data;
-  gboolean holding;
 
-  g_mutex_lock (&watch->writer->lock);
-  holding = watch->writer->holding;
-  g_mutex_unlock (&watch->writer->lock);
-  if (holding && switched_logs ((gpointer)watch->path))
+  if (writer_holding (watch->writer) && switched_logs ((gpointer)watch->path))
     watch->turned = TRUE;
 
   return G_SOURCE_CONTINUE;
@@ -572,18 +585,6 @@ test_writes_wait_past_bound (Fixture       *fixture,
   g_assert_cmpint (count_with_sqlite (fixture->path), >=, 16000);
   g_assert_null (confab_history_get_failure (history));
   g_assert_cmpint (confab_history_count (history, NULL), ==, 40000);
-}
-
-static gboolean
-writer_holding (gpointer data)
-{
-  Writer *writer = data;
-  gboolean holding;
-
-  g_mutex_lock (&writer->lock);
-  holding = writer->holding;
-  g_mutex_unlock (&writer->lock);
-  return holding;
 }
 
 /* Killed while a commit is under way, the files hold every message and

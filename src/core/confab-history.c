@@ -623,8 +623,8 @@ step_done (sqlite3_stmt *stmt)
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* In place of SQLite's automatic checkpoint, which is the same in this
- * thread, but for RESTART
+/* In place of SQLite's automatic checkpoint: the same, in this thread,
+ * with RESTART as the checkpointer's
  */
 static int
 writer_wal_hook (void       *user_data,
