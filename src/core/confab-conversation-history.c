@@ -92,15 +92,17 @@ commit_outgoing_cb (gpointer user_data)
 }
 
 /* A message the person wrote must be on disk before it can reach the peer.
- * The first of a main-loop turn is committed and goes at once; any more in
- * the same turn wait for the next, so that they share one commit: a commit
- * per message would bound how fast Confab sends.
+ * With the history's log, it is once added. Without, the first of a
+ * main-loop turn is committed and goes at once; any more in the same turn
+ * wait for the next, so that they share one commit: a commit per message
+ * would bound how fast Confab sends.
  */
 void
 confab_conversation_store_outgoing (ConfabConversation *self,
                                     ConfabMessage      *message)
 {
-  if (self->history == NULL || !confab_history_add (self->history, message, NULL))
+  if (self->history == NULL || !confab_history_add (self->history, message, NULL) ||
+      confab_history_is_write_through (self->history))
     return;
 
   if (self->commit_outgoing_id == 0)

@@ -1643,6 +1643,20 @@ commit_cb (gpointer user_data)
 }
 
 /**
+ * confab_history_is_write_through:
+ *
+ * Returns: whether each write is on disk as it returns (in the log beside
+ *   the file), so that confab_history_commit() has nothing to do
+ */
+gboolean
+confab_history_is_write_through (ConfabHistory *self)
+{
+  g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
+
+  return confab_history_has_log (self);
+}
+
+/**
  * confab_history_commit:
  *
  * Puts the messages added and changed since the last commit on disk now:
@@ -1657,7 +1671,7 @@ confab_history_commit (ConfabHistory  *self,
   g_return_val_if_fail (CONFAB_IS_HISTORY (self), FALSE);
 
   /* With a log, each write put its record there already. */
-  if (!confab_history_has_log (self))
+  if (!confab_history_is_write_through (self))
     return confab_history_commit_main (self, error);
 
   return confab_history_writable (self, error);

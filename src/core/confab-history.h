@@ -40,6 +40,7 @@ gboolean       confab_history_update             (ConfabHistory  *self,
 gboolean       confab_history_renumber           (ConfabHistory  *self,
                                                   ConfabMessage  *message,
                                                   GError        **error);
+gboolean       confab_history_is_write_through   (ConfabHistory  *self);
 gboolean       confab_history_commit             (ConfabHistory  *self,
                                                   GError        **error);
 gboolean       confab_history_sync               (ConfabHistory  *self,
