@@ -449,6 +449,23 @@ copy_as_crashed (const char *path,
   return copy;
 }
 
+/* Opens @copy, which must hold exactly @messages once its logs replay */
+static ConfabHistory *
+reopen_holding (const char *copy,
+                GPtrArray  *messages)
+{
+  ConfabHistory *reopened = open_ok (copy);
+  g_autoptr(GPtrArray) loaded = NULL;
+
+  g_assert_null (confab_history_get_failure (reopened));
+  loaded = load_ok (reopened, 0, 100);
+  g_assert_cmpuint (loaded->len, ==, messages->len);
+  for (guint i = 0; i < messages->len; i++)
+    assert_same_message (g_ptr_array_index (messages, i), g_ptr_array_index (loaded, i));
+
+  return reopened;
+}
+
 /* Writes gather in one transaction of the database, committed a moment
  * later; each is in the log beside it at once. Once they are in the
  * database, the log has nothing left to replay.
@@ -598,7 +615,6 @@ test_crash_mid_commit (Fixture       *fixture,
   g_autoptr(ConfabHistory) history = open_ok (fixture->path);
   g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(ConfabMessage) later = make_message (CONFAB_DIRECTION_INCOMING, "later", 4, 9);
-  g_autoptr(GPtrArray) loaded = NULL;
   g_autoptr(ConfabHistory) reopened = NULL;
   g_autofree char *copy = NULL;
   Writer other = { fixture->path, 1800 };
@@ -643,12 +659,7 @@ test_crash_mid_commit (Fixture       *fixture,
   g_thread_join (thread);
   TEST_WAIT_UNTIL (database_holds, &all);
 
-  reopened = open_ok (copy);
-  g_assert_null (confab_history_get_failure (reopened));
-  loaded = load_ok (reopened, 0, 100);
-  g_assert_cmpuint (loaded->len, ==, messages->len);
-  for (guint i = 0; i < messages->len; i++)
-    assert_same_message (g_ptr_array_index (messages, i), g_ptr_array_index (loaded, i));
+  reopened = reopen_holding (copy, messages);
 }
 
 static gint64
@@ -767,18 +778,12 @@ test_log_replayed (Fixture       *fixture,
   g_autoptr(ConfabHistory) history = open_ok (fixture->path);
   g_autoptr(GPtrArray) messages = commit_some (history, 4);
   g_autofree char *copy = copy_as_crashed (fixture->path, fixture->dir, NULL);
-  g_autoptr(GPtrArray) loaded = NULL;
   ConfabHistory *reopened;
 
   /* Not in the database yet: only the log has them. */
   g_assert_cmpint (count_with_sqlite (copy), ==, 0);
 
-  reopened = open_ok (copy);
-  g_assert_null (confab_history_get_failure (reopened));
-  loaded = load_ok (reopened, 0, 100);
-  g_assert_cmpuint (loaded->len, ==, messages->len);
-  for (guint i = 0; i < messages->len; i++)
-    assert_same_message (g_ptr_array_index (messages, i), g_ptr_array_index (loaded, i));
+  reopened = reopen_holding (copy, messages);
   g_assert_cmpint (count_with_sqlite (copy), ==, messages->len);
   g_assert_false (logs_contain (copy, "theirs 1"));
   g_assert_finalize_object (reopened);
