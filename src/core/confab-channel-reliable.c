@@ -15,6 +15,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "confab-channel-private.h"
+#include "confab-ready-source.h"
 
 #define PING_RESEND_MS  1000
 #define PING_TIMEOUT    (5 * G_USEC_PER_SEC)
@@ -90,21 +91,6 @@ static const ConfabSenderCallbacks sender_callbacks = {
 };
 
 /* The one timer */
-
-static gboolean
-timer_dispatch (GSource     *source,
-                GSourceFunc  callback,
-                gpointer     user_data)
-{
-  /* Not ready again until re-armed: no wake-ups while nothing is pending. */
-  g_source_set_ready_time (source, -1);
-
-  return callback (user_data);
-}
-
-static GSourceFuncs timer_funcs = {
-  NULL, NULL, timer_dispatch, NULL, NULL, NULL,
-};
 
 static void
 rearm_timer (ConfabChannel *self)
@@ -484,11 +470,7 @@ confab_channel_reliable_init (ConfabChannel *self)
   self->events = g_array_new (FALSE, FALSE, sizeof (ChannelEvent));
   self->pings = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_object_unref);
 
-  self->timer = g_source_new (&timer_funcs, sizeof (GSource));
-  g_source_set_static_name (self->timer, "[confab] channel timer");
-  g_source_set_callback (self->timer, on_timer, self, NULL);
-  g_source_set_ready_time (self->timer, -1);
-  g_source_attach (self->timer, g_main_context_get_thread_default ());
+  self->timer = confab_ready_source_new ("[confab] channel timer", on_timer, self);
 }
 
 void

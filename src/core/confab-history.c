@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "confab-history-private.h"
+#include "confab-ready-source.h"
 
 #define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 2000
@@ -524,8 +525,6 @@ struct _Batch
 {
   GPtrArray *rows;
   GArray    *changes;
-  /* The log that holds their records */
-  guint      log;
   /* Set by the thread, under the writer's lock */
   gboolean   done;
   GError    *error;
@@ -761,18 +760,6 @@ writer_thread (gpointer data)
   return NULL;
 }
 
-static gboolean
-written_dispatch (GSource     *source,
-                  GSourceFunc  callback,
-                  gpointer     user_data)
-{
-  /* Before the batch is looked at: one done meanwhile makes it ready again. */
-  g_source_set_ready_time (source, -1);
-  return callback (user_data);
-}
-
-static GSourceFuncs written_funcs = { NULL, NULL, written_dispatch, NULL, NULL, NULL };
-
 /* @written_cb runs in the thread-default main context once a batch is done. */
 static Writer *
 writer_new (const char  *path,
@@ -784,10 +771,7 @@ writer_new (const char  *path,
   writer->path = g_strdup (path);
   g_mutex_init (&writer->lock);
   g_cond_init (&writer->cond);
-  writer->written = g_source_new (&written_funcs, sizeof (GSource));
-  g_source_set_static_name (writer->written, "[confab] history written");
-  g_source_set_callback (writer->written, written_cb, user_data, NULL);
-  g_source_attach (writer->written, g_main_context_get_thread_default ());
+  writer->written = confab_ready_source_new ("[confab] history written", written_cb, user_data);
 
   return writer;
 }
@@ -1547,7 +1531,6 @@ hand_off (ConfabHistory  *self,
       return TRUE;
     }
 
-  batch->log = self->log_active;
   if (!confab_history_log_switch (self, error))
     {
       batch_free (batch);
@@ -1577,11 +1560,14 @@ finish_batch (ConfabHistory *self,
   if (batch == NULL || !writer_done (self->writer, batch, wait))
     return;
 
+  /* Its log is the one records went to before it was handed over: the
+   * other one since.
+   */
   self->in_flight = NULL;
   if (batch->error != NULL)
     confab_history_fail (self, NULL, g_steal_pointer (&batch->error));
   else
-    confab_history_log_cut (self, batch->log);
+    confab_history_log_cut (self, !self->log_active);
   batch_free (batch);
 }
 
