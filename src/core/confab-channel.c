@@ -20,6 +20,7 @@
 #include "confab-channel-private.h"
 #include "confab-crypto.h"
 #include "confab-marshal.h"
+#include "confab-utf8.h"
 
 /* Datagrams sealed after a batch's, and sent before them (acks, pongs), are
  * counters out of order at the peer: fewer than its replay window.
@@ -236,7 +237,7 @@ handle_datagram (ConfabChannel *self,
     }
 
   /* With a length, an embedded NUL is invalid too. */
-  if (!g_utf8_validate (data, length, NULL))
+  if (!confab_utf8_validate (data, length))
     {
       self->stats.dropped_invalid_utf8++;
       debug_dropped (from, length, "not valid UTF-8");

@@ -11,6 +11,7 @@
 
 #include "confab-conversation-private.h"
 #include "confab-wire.h"
+#include "confab-utf8.h"
 
 static void list_model_iface_init (GListModelInterface *iface);
 
@@ -1030,7 +1031,7 @@ confab_conversation_send (ConfabConversation *self,
 
   g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), NULL);
   g_return_val_if_fail (text != NULL && text[0] != '\0', NULL);
-  g_return_val_if_fail (g_utf8_validate (text, -1, NULL), NULL);
+  g_return_val_if_fail (confab_utf8_validate (text, strlen (text)), NULL);
   g_return_val_if_fail (strlen (text) <= confab_conversation_get_max_length (self), NULL);
 
   message = confab_message_new (CONFAB_DIRECTION_OUTGOING,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "confab-receiver.h"
+#include "confab-utf8.h"
 
 /* An ACK can only describe next+1 … next+MAX_ACK_BITS, so nothing further
  * ahead is accepted. `next` itself is never buffered (it is delivered as soon
@@ -342,9 +343,8 @@ receiver_complete (ConfabReceiver          *self,
   g_autofree char *owned_text = owned;
   ConfabIncoming *incoming;
 
-  /* g_utf8_validate_len() also refuses NUL bytes. */
-  if (!g_utf8_validate_len (text, length, NULL)
-      || (last->nick_len > 0 && !g_utf8_validate_len (last->nick, last->nick_len, NULL)))
+  /* confab_utf8_validate() also refuses NUL bytes. */
+  if (!confab_utf8_validate (text, length) || !confab_utf8_validate (last->nick, last->nick_len))
     {
       self->stats.invalid_utf8++;
       return;

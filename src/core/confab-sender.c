@@ -14,6 +14,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "confab-sender.h"
+#include "confab-utf8.h"
 
 /* One message from confab_sender_queue() until it is delivered or fails.
  * A single allocation holds the struct, its fragment offsets, its nickname
@@ -420,7 +421,7 @@ check_text (const char  *text,
   /* The receiver drops a reassembled text that is not UTF-8, after acking
    * it: sending one would report "delivered" for a message never shown.
    */
-  if (!g_utf8_validate_len (text, length, NULL))
+  if (!confab_utf8_validate (text, length))
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                            _("The message is not valid UTF-8 text"));

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "confab-wire.h"
+#include "confab-utf8.h"
 
 static const guint8 wire_magic[4] = { 0xFF, 'C', 'F', 'B' };
 
@@ -85,8 +86,8 @@ message_is_valid (const ConfabWireMessage *m)
     return FALSE;
   if (m->nick_len > CONFAB_WIRE_MAX_NICK)
     return FALSE;
-  /* g_utf8_validate_len() also rejects any NUL byte */
-  if (m->nick_len > 0 && !g_utf8_validate_len (m->nick, m->nick_len, NULL))
+  /* confab_utf8_validate() also rejects any NUL byte */
+  if (!confab_utf8_validate (m->nick, m->nick_len))
     return FALSE;
   if (m->payload_len == 0 || m->offset > m->total || m->payload_len > m->total - m->offset)
     return FALSE;
