@@ -6,7 +6,10 @@
  * second, with none lost. The baseline, in the same run: a plain C process
  * pair doing sendto()/recv() of the same datagrams as fast as it can.
  * With a passphrase, the same again encrypted; and, to show what bounds the
- * figure, once more with no history.
+ * figure, once more with no history. All four are measured in each of
+ * ROUNDS rounds, one after the other: the figures are the rounds' medians,
+ * the ratios the medians of the rounds' ratios, beside the lowest and
+ * highest of them. Losses are counted over all rounds.
  *
  *   bench-throughput [COUNT]
  *
@@ -27,6 +30,7 @@
 #include "confab-conversation.h"
 
 #define DEFAULT_COUNT 200000
+#define ROUNDS 3
 #define SIZE 100
 #define CHUNK 256
 #define PASSPHRASE "the benchmark's shared passphrase"
@@ -289,8 +293,11 @@ main (int   argc,
       char *argv[])
 {
   g_autofree char *count = NULL;
-  guint n, delivered, delivered_encrypted, delivered_bare, received;
-  double confab, encrypted, bare, baseline;
+  double baseline[ROUNDS], confab[ROUNDS], encrypted[ROUNDS], bare[ROUNDS];
+  double ratio[ROUNDS], encrypted_ratio[ROUNDS];
+  guint64 lost = 0, lost_encrypted = 0, lost_bare = 0;
+  guint received = G_MAXUINT;
+  guint n;
 
   if (argc >= 7 && g_str_equal (argv[1], "confab-receive"))
     return confab_receive (argc, argv);
@@ -304,21 +311,40 @@ main (int   argc,
   n = argc > 1 ? (guint)atoi (argv[1]) : DEFAULT_COUNT;
   count = g_strdup_printf ("%u", n);
 
-  baseline = run_baseline (argv[0], count, &received);
-  confab = run_confab (argv[0], count, "0", &delivered);
-  encrypted = run_confab (argv[0], count, "1", &delivered_encrypted);
-  bare = run_confab (argv[0], count, "n", &delivered_bare);
+  /* Each round runs all four one after the other, so that a drift of the
+   * machine's speed meets the baseline as much as Confab.
+   */
+  for (guint round = 0; round < ROUNDS; round++)
+    {
+      guint got;
 
-  bench_figure ("throughput_baseline", baseline, "msg/s");
+      baseline[round] = run_baseline (argv[0], count, &got);
+      received = MIN (received, got);
+      confab[round] = run_confab (argv[0], count, "0", &got);
+      lost += n - got;
+      encrypted[round] = run_confab (argv[0], count, "1", &got);
+      lost_encrypted += n - got;
+      bare[round] = run_confab (argv[0], count, "n", &got);
+      lost_bare += n - got;
+      ratio[round] = baseline[round] > 0 ? confab[round] / baseline[round] : 0;
+      encrypted_ratio[round] = baseline[round] > 0 ? encrypted[round] / baseline[round] : 0;
+    }
+
+  bench_figure ("throughput_baseline", bench_median (baseline, ROUNDS), "msg/s");
+  /* Of the round that received fewest */
   bench_figure ("throughput_baseline_received", received, "msg");
-  bench_figure ("throughput_confab", confab, "msg/s");
-  bench_figure ("throughput_confab_lost", n - delivered, "msg");
-  bench_figure ("throughput_encrypted", encrypted, "msg/s");
-  bench_figure ("throughput_encrypted_lost", n - delivered_encrypted, "msg");
-  bench_figure ("throughput_no_history", bare, "msg/s");
-  bench_figure ("throughput_no_history_lost", n - delivered_bare, "msg");
-  bench_figure ("throughput_ratio", baseline > 0 ? confab / baseline : 0, "x");
-  bench_figure ("throughput_encrypted_ratio", baseline > 0 ? encrypted / baseline : 0, "x");
+  bench_figure ("throughput_confab", bench_median (confab, ROUNDS), "msg/s");
+  bench_figure ("throughput_confab_lost", lost, "msg");
+  bench_figure ("throughput_encrypted", bench_median (encrypted, ROUNDS), "msg/s");
+  bench_figure ("throughput_encrypted_lost", lost_encrypted, "msg");
+  bench_figure ("throughput_no_history", bench_median (bare, ROUNDS), "msg/s");
+  bench_figure ("throughput_no_history_lost", lost_bare, "msg");
+  bench_figure ("throughput_ratio_lowest", bench_lowest (ratio, ROUNDS), "x");
+  bench_figure ("throughput_ratio_highest", bench_highest (ratio, ROUNDS), "x");
+  bench_figure ("throughput_ratio", bench_median (ratio, ROUNDS), "x");
+  bench_figure ("throughput_encrypted_ratio_lowest", bench_lowest (encrypted_ratio, ROUNDS), "x");
+  bench_figure ("throughput_encrypted_ratio_highest", bench_highest (encrypted_ratio, ROUNDS), "x");
+  bench_figure ("throughput_encrypted_ratio", bench_median (encrypted_ratio, ROUNDS), "x");
 
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench-util.h"
@@ -91,6 +92,52 @@ bench_percentile (GArray *values,
   g_array_sort (values, compare_int64);
   index = MIN (values->len - 1, (guint)(fraction * values->len));
   return g_array_index (values, gint64, index);
+}
+
+static int
+compare_double (gconstpointer a,
+                gconstpointer b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+
+  return (x > y) - (x < y);
+}
+
+/* Of figures of several rounds of a benchmark: the middle one (the upper
+ * of two), the lowest and the highest
+ */
+double
+bench_median (const double *values,
+              guint         n)
+{
+  g_autofree double *sorted = g_memdup2 (values, n * sizeof *values);
+
+  g_return_val_if_fail (n > 0, 0);
+
+  qsort (sorted, n, sizeof *sorted, compare_double);
+  return sorted[n / 2];
+}
+
+double
+bench_lowest (const double *values,
+              guint         n)
+{
+  double lowest = values[0];
+
+  for (guint i = 1; i < n; i++)
+    lowest = MIN (lowest, values[i]);
+  return lowest;
+}
+
+double
+bench_highest (const double *values,
+               guint         n)
+{
+  double highest = values[0];
+
+  for (guint i = 1; i < n; i++)
+    highest = MAX (highest, values[i]);
+  return highest;
 }
 
 /* The benchmarks that start the real program need a display.

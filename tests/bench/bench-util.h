@@ -26,6 +26,12 @@ GSubprocess *bench_spawn            (const char  *self,
 char        *bench_read_line        (GSubprocess *process);
 double       bench_percentile       (GArray      *values,
                                      double       fraction);
+double       bench_median           (const double *values,
+                                     guint         n);
+double       bench_lowest           (const double *values,
+                                     guint         n);
+double       bench_highest          (const double *values,
+                                     guint         n);
 gboolean     bench_has_display      (const char  *name);
 void         bench_figure           (const char  *name,
                                      double       value,
