@@ -3,10 +3,15 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
+/* SCHED_BATCH */
+#define _GNU_SOURCE
+
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <sched.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "confab-history.h"
@@ -577,6 +582,43 @@ test_commit_off_main_loop (Fixture       *fixture,
 
   TEST_WAIT_UNTIL (database_holds, &one);
   g_assert_null (confab_history_get_failure (history));
+}
+
+/* The scheduling policy of this process's thread named @name, or -1 */
+static int
+thread_policy (const char *name)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
+  const char *tid;
+
+  while (dir != NULL && (tid = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/task", tid, "comm", NULL);
+      g_autofree char *comm = NULL;
+
+      if (g_file_get_contents (path, &comm, NULL, NULL) && g_strcmp0 (g_strchomp (comm), name) == 0)
+        return sched_getscheduler ((pid_t)atoi (tid));
+    }
+
+  return -1;
+}
+
+/* Woken by a batch, the writer does not take the CPU from the main loop
+ * that handed it over: it runs at the batch policy.
+ */
+static void
+test_writer_yields (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(ConfabMessage) message = make_message (CONFAB_DIRECTION_INCOMING, "a batch", 3, 1);
+  Stored one = { fixture->path, 1 };
+
+  add_ok (history, message);
+  g_assert_true (confab_history_sync (history, NULL));
+  TEST_WAIT_UNTIL (database_holds, &one);
+
+  g_assert_cmpint (thread_policy ("confab-history"), ==, SCHED_BATCH);
 }
 
 /* Writes that pile up faster than the disk takes them (here, while
@@ -1643,6 +1685,7 @@ main (int   argc,
   ADD ("duplicate", test_duplicate);
   ADD ("batching", test_batching);
   ADD ("commit-off-main-loop", test_commit_off_main_loop);
+  ADD ("writer-yields", test_writer_yields);
   ADD ("crash-mid-commit", test_crash_mid_commit);
   ADD ("writes-wait-past-bound", test_writes_wait_past_bound);
   ADD ("sending-waits", test_sending_waits);
