@@ -43,6 +43,8 @@ test_not_links (void)
   assert_markup ("javascript:alert(1) file:///etc/passwd ftp://x.org",
                  "javascript:alert(1) file:///etc/passwd ftp://x.org", FALSE);
   assert_markup ("just https:// alone", "just https:// alone", FALSE);
+  assert_markup ("the http protocol <and> mailto: nobody",
+                 "the http protocol &lt;and&gt; mailto: nobody", FALSE);
   assert_markup ("", "", FALSE);
   assert_markup ("grüße ✓ 🙂", "grüße ✓ 🙂", FALSE);
 }

@@ -83,6 +83,16 @@ confab_links_markup (const char *text,
 
   g_return_val_if_fail (text != NULL, NULL);
 
+  /* Most text has no link: the pattern is compiled, and run, only for text
+   * that may hold one (compiling it took a millisecond of the start).
+   */
+  if (strstr (text, "http") == NULL && strstr (text, "mailto:") == NULL)
+    {
+      if (has_links != NULL)
+        *has_links = FALSE;
+      return g_markup_escape_text (text, -1);
+    }
+
   if (g_once_init_enter (&regex))
     g_once_init_leave (&regex, g_regex_new (LINK_PATTERN, G_REGEX_OPTIMIZE, 0, NULL));
 
