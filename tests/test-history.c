@@ -776,6 +776,47 @@ test_sending_waits (Fixture       *fixture,
                    CONFAB_MESSAGE_STATE_SENDING);
 }
 
+/* Ours sent faster than their acks come back do not bring the commit on:
+ * it would write none of them, only copy their records into the next
+ * log. The commit comes once enough are acknowledged, or with the timer.
+ */
+static void
+test_sending_does_not_hurry_commit (Fixture       *fixture,
+                                    gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GPtrArray) ours = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autofree char *log2 = g_strconcat (fixture->path, "-log2", NULL);
+  Stored all = { fixture->path, 2000 };
+
+  /* Together, as many writes as bring a commit on at the next turn */
+  for (guint i = 1; i <= 1000; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("ours %u", i);
+      g_autofree char *reply = g_strdup_printf ("theirs %u", i);
+      g_autoptr(ConfabMessage) theirs = make_message (CONFAB_DIRECTION_INCOMING, reply, 6, i);
+      ConfabMessage *message = make_message (CONFAB_DIRECTION_OUTGOING, text, 5, i);
+
+      add_ok (history, message);
+      add_ok (history, theirs);
+      g_ptr_array_add (ours, message);
+    }
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_false (file_contains (log2, "ours 1000"));
+
+  for (guint i = 0; i < ours->len; i++)
+    {
+      ConfabMessage *message = g_ptr_array_index (ours, i);
+
+      confab_message_set_state (message, CONFAB_MESSAGE_STATE_DELIVERED);
+      g_assert_true (confab_history_update (history, message, NULL));
+    }
+  TEST_WAIT_UNTIL (database_holds, &all);
+  g_assert_cmpint (state_with_sqlite (fixture->path, "ours 1000"), ==,
+                   CONFAB_MESSAGE_STATE_DELIVERED);
+}
+
 /* @count messages from the peer and one of ours, delivered: stored, then
  * committed the way the program does before it sends or acknowledges
  */
@@ -1689,6 +1730,7 @@ main (int   argc,
   ADD ("crash-mid-commit", test_crash_mid_commit);
   ADD ("writes-wait-past-bound", test_writes_wait_past_bound);
   ADD ("sending-waits", test_sending_waits);
+  ADD ("sending-does-not-hurry-commit", test_sending_does_not_hurry_commit);
   ADD ("log-replayed", test_log_replayed);
   ADD ("log-torn", test_log_torn);
   ADD ("log-grows", test_log_grows);

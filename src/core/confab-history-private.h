@@ -107,6 +107,8 @@ struct _ConfabHistory
    */
   gboolean      in_batch;
   guint         batch_writes;
+  /* Of those, the ones the next commit writes (see count_write()) */
+  guint         commit_writes;
   GSource      *commit_source;
   Checkpointer *checkpointer;
   /* When the write now waiting for a lock first found it taken */

@@ -1479,21 +1479,33 @@ static void finish_batch (ConfabHistory *self,
                           gboolean       wait);
 static void start_commit (ConfabHistory *self);
 
+/* One of ours still sending: it waits for its ack (see SENDING_WAIT_USEC) */
+static gboolean
+row_sending (const Row *row)
+{
+  return row->direction == CONFAB_DIRECTION_OUTGOING && row->state == CONFAB_MESSAGE_STATE_SENDING;
+}
+
 /* A write waits for the commit COMMIT_DELAY_MS after the first, or for the
- * next main-loop turn once there are COMMIT_MAX_WRITES. Past
- * MAX_WAITING_WRITES (the writer is behind, or the main loop is not
- * returned to), they are handed over at once, after waiting for the batch
- * in flight.
+ * next main-loop turn once there are COMMIT_MAX_WRITES that the commit
+ * would write. One of ours still sending (@sending) is not among those:
+ * it waits for its ack, and would only be copied into the next log, at
+ * every commit of a burst that sends faster than acks come back. Past
+ * MAX_WAITING_WRITES of all kinds (the writer is behind, or the main loop
+ * is not returned to), they are handed over at once, after waiting for the
+ * batch in flight.
  */
 static void
-count_write (ConfabHistory *self)
+count_write (ConfabHistory *self,
+             gboolean       sending)
 {
+  self->commit_writes += !sending;
   if (++self->batch_writes >= MAX_WAITING_WRITES)
     {
       finish_batch (self, TRUE);
       start_commit (self);
     }
-  else if (self->batch_writes == COMMIT_MAX_WRITES)
+  else if (!sending && self->commit_writes == COMMIT_MAX_WRITES)
     schedule_commit (self, 0);
   else if (self->commit_source == NULL)
     schedule_commit (self, COMMIT_DELAY_MS);
@@ -1504,9 +1516,7 @@ static gboolean
 row_settled (const Row *row,
              gint64     now)
 {
-  return row->direction != CONFAB_DIRECTION_OUTGOING ||
-         row->state != CONFAB_MESSAGE_STATE_SENDING ||
-         now - row->added >= SENDING_WAIT_USEC;
+  return !row_sending (row) || now - row->added >= SENDING_WAIT_USEC;
 }
 
 /* Hands the rows that wait (but for those of ours that may wait longer,
@@ -1547,6 +1557,7 @@ hand_off (ConfabHistory  *self,
   batch->changes = g_steal_pointer (&self->changes);
   self->changes = changes_new ();
   self->batch_writes = 0;
+  self->commit_writes = 0;
 
   if (batch->rows->len == 0 && batch->changes->len == 0)
     {
@@ -1821,7 +1832,7 @@ confab_history_add (ConfabHistory  *self,
   if (!confab_history_log_add (self, row, error))
     return FALSE;
 
-  count_write (self);
+  count_write (self, row_sending (row));
   return TRUE;
 }
 
@@ -1869,7 +1880,7 @@ change_row (ConfabHistory  *self,
   if (row != NULL)
     {
       fold (row, message);
-      count_write (self);
+      count_write (self, row_sending (row));
       return TRUE;
     }
 
@@ -1877,7 +1888,7 @@ change_row (ConfabHistory  *self,
   if (confab_history_has_log (self))
     {
       g_array_append_val (self->changes, change);
-      count_write (self);
+      count_write (self, FALSE);
       return TRUE;
     }
 
