@@ -390,14 +390,36 @@ measure_baseline (const char *self,
   return parse (line);
 }
 
+/* Prints the medians of the rounds' percentiles, as latency_@name_p50_us
+ * and so on.
+ */
+static void
+median_figures (const char    *name,
+                const Figures *rounds)
+{
+  static const struct { const char *name; glong offset; } percentiles[] = {
+    { "p50", G_STRUCT_OFFSET (Figures, p50) },
+    { "p99", G_STRUCT_OFFSET (Figures, p99) },
+    { "p999", G_STRUCT_OFFSET (Figures, p999) },
+  };
+
+  for (guint k = 0; k < G_N_ELEMENTS (percentiles); k++)
+    {
+      g_autofree char *figure = g_strdup_printf ("latency_%s_%s_us", name, percentiles[k].name);
+      double values[ROUNDS];
+
+      for (guint round = 0; round < ROUNDS; round++)
+        values[round] = G_STRUCT_MEMBER (double, (gpointer)&rounds[round], percentiles[k].offset);
+      bench_figure (figure, bench_median (values, ROUNDS), "us");
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_autofree char *seconds = NULL;
-  double confab_p50[ROUNDS], confab_p99[ROUNDS], confab_p999[ROUNDS];
-  double base_p50[ROUNDS], base_p99[ROUNDS], base_p999[ROUNDS];
-  double bare_p50[ROUNDS], bare_p99[ROUNDS], bare_p999[ROUNDS];
+  Figures baseline[ROUNDS], confab[ROUNDS], bare[ROUNDS];
   double ratio[ROUNDS];
   guint lost = 0, unacknowledged = 0, bare_unacknowledged = 0;
   guint total;
@@ -419,40 +441,22 @@ main (int   argc,
    */
   for (guint round = 0; round < ROUNDS; round++)
     {
-      Figures baseline = measure_baseline (argv[0], seconds);
-      Figures confab = measure_confab (argv[0], seconds, "h");
-      Figures bare = measure_confab (argv[0], seconds, "n");
-
-      base_p50[round] = baseline.p50;
-      base_p99[round] = baseline.p99;
-      base_p999[round] = baseline.p999;
-      confab_p50[round] = confab.p50;
-      confab_p99[round] = confab.p99;
-      confab_p999[round] = confab.p999;
-      bare_p50[round] = bare.p50;
-      bare_p99[round] = bare.p99;
-      bare_p999[round] = bare.p999;
-      ratio[round] = baseline.p99 > 0 ? confab.p99 / baseline.p99 : 0;
-      lost += total - baseline.count;
-      unacknowledged += total - confab.count;
-      bare_unacknowledged += total - bare.count;
+      baseline[round] = measure_baseline (argv[0], seconds);
+      confab[round] = measure_confab (argv[0], seconds, "h");
+      bare[round] = measure_confab (argv[0], seconds, "n");
+      ratio[round] = baseline[round].p99 > 0 ? confab[round].p99 / baseline[round].p99 : 0;
+      lost += total - baseline[round].count;
+      unacknowledged += total - confab[round].count;
+      bare_unacknowledged += total - bare[round].count;
     }
 
-  bench_figure ("latency_baseline_p50_us", bench_median (base_p50, ROUNDS), "us");
-  bench_figure ("latency_baseline_p99_us", bench_median (base_p99, ROUNDS), "us");
-  bench_figure ("latency_baseline_p999_us", bench_median (base_p999, ROUNDS), "us");
+  median_figures ("baseline", baseline);
   bench_figure ("latency_baseline_lost", lost, "msg");
-  bench_figure ("latency_confab_p50_us", bench_median (confab_p50, ROUNDS), "us");
-  bench_figure ("latency_confab_p99_us", bench_median (confab_p99, ROUNDS), "us");
-  bench_figure ("latency_confab_p999_us", bench_median (confab_p999, ROUNDS), "us");
+  median_figures ("confab", confab);
   bench_figure ("latency_confab_unacknowledged", unacknowledged, "msg");
-  bench_figure ("latency_no_history_p50_us", bench_median (bare_p50, ROUNDS), "us");
-  bench_figure ("latency_no_history_p99_us", bench_median (bare_p99, ROUNDS), "us");
-  bench_figure ("latency_no_history_p999_us", bench_median (bare_p999, ROUNDS), "us");
+  median_figures ("no_history", bare);
   bench_figure ("latency_no_history_unacknowledged", bare_unacknowledged, "msg");
-  bench_figure ("latency_p99_ratio_lowest", bench_lowest (ratio, ROUNDS), "x");
-  bench_figure ("latency_p99_ratio_highest", bench_highest (ratio, ROUNDS), "x");
-  bench_figure ("latency_p99_ratio", bench_median (ratio, ROUNDS), "x");
+  bench_round_figures ("latency_p99_ratio", ratio, ROUNDS, "x");
 
   return 0;
 }

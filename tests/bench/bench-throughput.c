@@ -339,12 +339,8 @@ main (int   argc,
   bench_figure ("throughput_encrypted_lost", lost_encrypted, "msg");
   bench_figure ("throughput_no_history", bench_median (bare, ROUNDS), "msg/s");
   bench_figure ("throughput_no_history_lost", lost_bare, "msg");
-  bench_figure ("throughput_ratio_lowest", bench_lowest (ratio, ROUNDS), "x");
-  bench_figure ("throughput_ratio_highest", bench_highest (ratio, ROUNDS), "x");
-  bench_figure ("throughput_ratio", bench_median (ratio, ROUNDS), "x");
-  bench_figure ("throughput_encrypted_ratio_lowest", bench_lowest (encrypted_ratio, ROUNDS), "x");
-  bench_figure ("throughput_encrypted_ratio_highest", bench_highest (encrypted_ratio, ROUNDS), "x");
-  bench_figure ("throughput_encrypted_ratio", bench_median (encrypted_ratio, ROUNDS), "x");
+  bench_round_figures ("throughput_ratio", ratio, ROUNDS, "x");
+  bench_round_figures ("throughput_encrypted_ratio", encrypted_ratio, ROUNDS, "x");
 
   return 0;
 }

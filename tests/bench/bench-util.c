@@ -103,8 +103,8 @@ compare_double (gconstpointer a,
   return (x > y) - (x < y);
 }
 
-/* Of figures of several rounds of a benchmark: the middle one (the upper
- * of two), the lowest and the highest
+/* Of figures of several rounds of a benchmark, the middle one (the upper
+ * of two)
  */
 double
 bench_median (const double *values,
@@ -118,26 +118,25 @@ bench_median (const double *values,
   return sorted[n / 2];
 }
 
-double
-bench_lowest (const double *values,
-              guint         n)
+/* Prints a figure of several rounds: its median as @name, and its lowest
+ * and highest as @name_lowest and @name_highest.
+ */
+void
+bench_round_figures (const char   *name,
+                     const double *values,
+                     guint         n,
+                     const char   *unit)
 {
-  double lowest = values[0];
+  g_autofree double *sorted = g_memdup2 (values, n * sizeof *values);
+  g_autofree char *lowest = g_strconcat (name, "_lowest", NULL);
+  g_autofree char *highest = g_strconcat (name, "_highest", NULL);
 
-  for (guint i = 1; i < n; i++)
-    lowest = MIN (lowest, values[i]);
-  return lowest;
-}
+  g_return_if_fail (n > 0);
 
-double
-bench_highest (const double *values,
-               guint         n)
-{
-  double highest = values[0];
-
-  for (guint i = 1; i < n; i++)
-    highest = MAX (highest, values[i]);
-  return highest;
+  qsort (sorted, n, sizeof *sorted, compare_double);
+  bench_figure (lowest, sorted[0], unit);
+  bench_figure (highest, sorted[n - 1], unit);
+  bench_figure (name, sorted[n / 2], unit);
 }
 
 /* The benchmarks that start the real program need a display.

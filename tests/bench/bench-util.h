@@ -28,10 +28,10 @@ double       bench_percentile       (GArray      *values,
                                      double       fraction);
 double       bench_median           (const double *values,
                                      guint         n);
-double       bench_lowest           (const double *values,
-                                     guint         n);
-double       bench_highest          (const double *values,
-                                     guint         n);
+void         bench_round_figures    (const char   *name,
+                                     const double *values,
+                                     guint         n,
+                                     const char   *unit);
 gboolean     bench_has_display      (const char  *name);
 void         bench_figure           (const char  *name,
                                      double       value,
