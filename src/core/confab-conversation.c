@@ -10,8 +10,8 @@
 #include <glib/gi18n-lib.h>
 
 #include "confab-conversation-private.h"
-#include "confab-wire.h"
 #include "confab-utf8.h"
+#include "confab-wire.h"
 
 static void list_model_iface_init (GListModelInterface *iface);
 

@@ -27,9 +27,9 @@
 
 #include <errno.h>
 #include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
 #include <pthread.h>
 #include <sched.h>
-#include <glib/gstdio.h>
 #include <sqlite3.h>
 #include <sys/mman.h>
 #include <unistd.h>

@@ -83,8 +83,8 @@ confab_links_markup (const char *text,
 
   g_return_val_if_fail (text != NULL, NULL);
 
-  /* Most text has no link: the pattern is compiled, and run, only for text
-   * that may hold one (compiling it took a millisecond of the start).
+  /* Most text has no link: the pattern is run (and first compiled) only
+   * over text that may hold one.
    */
   if (strstr (text, "http") == NULL && strstr (text, "mailto:") == NULL)
     {
