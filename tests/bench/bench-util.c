@@ -103,6 +103,16 @@ compare_double (gconstpointer a,
   return (x > y) - (x < y);
 }
 
+static double *
+sorted_copy (const double *values,
+             guint         n)
+{
+  double *sorted = g_memdup2 (values, n * sizeof *values);
+
+  qsort (sorted, n, sizeof *sorted, compare_double);
+  return sorted;
+}
+
 /* Of figures of several rounds of a benchmark, the middle one (the upper
  * of two)
  */
@@ -110,11 +120,11 @@ double
 bench_median (const double *values,
               guint         n)
 {
-  g_autofree double *sorted = g_memdup2 (values, n * sizeof *values);
+  g_autofree double *sorted = NULL;
 
   g_return_val_if_fail (n > 0, 0);
 
-  qsort (sorted, n, sizeof *sorted, compare_double);
+  sorted = sorted_copy (values, n);
   return sorted[n / 2];
 }
 
@@ -127,13 +137,13 @@ bench_round_figures (const char   *name,
                      guint         n,
                      const char   *unit)
 {
-  g_autofree double *sorted = g_memdup2 (values, n * sizeof *values);
+  g_autofree double *sorted = NULL;
   g_autofree char *lowest = g_strconcat (name, "_lowest", NULL);
   g_autofree char *highest = g_strconcat (name, "_highest", NULL);
 
   g_return_if_fail (n > 0);
 
-  qsort (sorted, n, sizeof *sorted, compare_double);
+  sorted = sorted_copy (values, n);
   bench_figure (lowest, sorted[0], unit);
   bench_figure (highest, sorted[n - 1], unit);
   bench_figure (name, sorted[n / 2], unit);
