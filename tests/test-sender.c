@@ -778,6 +778,38 @@ test_sender_deadline (Fixture       *f,
   g_assert_cmpint (confab_sender_get_deadline (f->sender), ==, G_MAXINT64);
 }
 
+/* An ack that only marks a segment arrived, behind a hole, changes what is
+ * due: the segment now waits for the hole, and its sample moves the RTO.
+ * The deadline must follow, or the channel's timer comes back at once with
+ * nothing to do, again and again, until something else changes.
+ */
+static void
+test_sender_deadline_after_bitmap (Fixture       *f,
+                                   gconstpointer  data G_GNUC_UNUSED)
+{
+  gint64 rto;
+
+  queue (f, "a", T0);
+  queue (f, "b", T0 + 500 * MS);
+  /* Seq 1 goes again and backs off to T0 + 3 s; seq 2 is due at T0 + 1.5 s. */
+  confab_sender_tick (f->sender, T0 + SEC);
+  g_assert_cmpuint (f->sent->len, ==, 3);
+  g_assert_cmpint (confab_sender_get_deadline (f->sender), ==, T0 + 1500 * MS);
+
+  /* Seq 2 arrived, sent after seq 1's last try: not overtaken, not resent. */
+  ack (f, T0 + 1100 * MS, 1, SEQS (2));
+  g_assert_cmpuint (f->sent->len, ==, 3);
+  rto = confab_rtt_get_rto (confab_sender_get_rtt (f->sender));
+  g_assert_cmpint (rto, !=, SEC);
+  g_assert_cmpint (confab_sender_get_deadline (f->sender), ==,
+                   T0 + SEC + MIN (2 * rto, MAX (rto, CONFAB_SENDER_MAX_BACKOFF)));
+
+  /* At the deadline, there is something to do. */
+  confab_sender_tick (f->sender, confab_sender_get_deadline (f->sender));
+  g_assert_cmpuint (f->sent->len, ==, 4);
+  g_assert_cmpuint (last_sent (f)->seq, ==, 1);
+}
+
 /* Message A gives up while B is only partly in the window: `low` moves past
  * A. Then B gives up with fragments still queued: they are dropped, and B
  * fails once.
@@ -1041,6 +1073,7 @@ main (int   argc,
   ADD ("rtt", test_sender_rtt);
   ADD ("karn-mixed", test_sender_karn_mixed);
   ADD ("deadline", test_sender_deadline);
+  ADD ("deadline-after-bitmap", test_sender_deadline_after_bitmap);
   ADD ("fast-retransmit", test_sender_fast_retransmit);
   ADD ("transmit-again", test_sender_transmit_again);
   ADD ("give-up", test_sender_give_up);

@@ -606,6 +606,8 @@ confab_sender_ack (ConfabSender        *self,
             }
           newest_acked_sent = MAX (newest_acked_sent, seg->last_sent);
           seg->arrived = TRUE;
+          /* It may wait for a hole now, and the RTO may have moved. */
+          invalidate_deadline (self);
         }
 
       if (!passed)
