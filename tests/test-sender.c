@@ -810,6 +810,26 @@ test_sender_deadline_after_bitmap (Fixture       *f,
   g_assert_cmpuint (last_sent (f)->seq, ==, 1);
 }
 
+/* A segment that enters the window is due sooner than one backed off. */
+static void
+test_sender_deadline_new_segment (Fixture       *f,
+                                  gconstpointer  data G_GNUC_UNUSED)
+{
+  queue (f, "a", T0);
+  confab_sender_tick (f->sender, T0 + SEC);
+  g_assert_cmpint (confab_sender_get_deadline (f->sender), ==, T0 + 3 * SEC);
+
+  queue (f, "b", T0 + 1200 * MS);
+  g_assert_cmpint (confab_sender_get_deadline (f->sender), ==, T0 + 2200 * MS);
+  /* Later ones come after it, and those the full window leaves queued
+   * change nothing.
+   */
+  for (guint i = 0; i < CONFAB_SENDER_WINDOW; i++)
+    queue (f, "c", T0 + 1300 * MS);
+  g_assert_cmpuint (confab_sender_get_queued (f->sender), ==, 2);
+  g_assert_cmpint (confab_sender_get_deadline (f->sender), ==, T0 + 2200 * MS);
+}
+
 /* Message A gives up while B is only partly in the window: `low` moves past
  * A. Then B gives up with fragments still queued: they are dropped, and B
  * fails once.
@@ -1074,6 +1094,7 @@ main (int   argc,
   ADD ("karn-mixed", test_sender_karn_mixed);
   ADD ("deadline", test_sender_deadline);
   ADD ("deadline-after-bitmap", test_sender_deadline_after_bitmap);
+  ADD ("deadline-new-segment", test_sender_deadline_new_segment);
   ADD ("fast-retransmit", test_sender_fast_retransmit);
   ADD ("transmit-again", test_sender_transmit_again);
   ADD ("give-up", test_sender_give_up);

@@ -123,6 +123,15 @@ segment_retransmit_time (const Segment *seg,
   return add_saturated (seg->last_sent, MIN (wait, cap));
 }
 
+/* When @seg, not arrived, is due: to go again, or to be given up. */
+static gint64
+segment_due (ConfabSender  *self,
+             const Segment *seg,
+             gint64         rto)
+{
+  return MIN (segment_give_up_time (self, seg), segment_retransmit_time (seg, rto));
+}
+
 static Message *
 message_new (guint64         origin,
              guint64         number,
@@ -236,11 +245,18 @@ window_has_room (ConfabSender *self)
          self->next_seq < self->in_flight[0].seq + CONFAB_SENDER_WINDOW;
 }
 
-/* Moves queued fragments into the window while it has room. */
+/* Moves queued fragments into the window while it has room. A segment
+ * entering it is the last and has not arrived, so it waits for no hole,
+ * and the deadline need only take its time in: recomputing it (the channel
+ * asks after every send) made a pass over a full window per message, a
+ * fifth of the sender's instructions in bench-throughput.
+ */
 static void
 pump (ConfabSender *self,
       gint64        now)
 {
+  gint64 rto = confab_rtt_get_rto (&self->rtt);
+
   while (window_has_room (self) && self->queue_head != NULL)
     {
       Message *m = self->queue_head;
@@ -258,7 +274,8 @@ pump (ConfabSender *self,
       if (m->next_frag == m->nfrags)
         queue_pop_head (self);
 
-      invalidate_deadline (self);
+      if (self->deadline_valid)
+        self->deadline = MIN (self->deadline, segment_due (self, seg, rto));
       transmit_segment (self, seg);
     }
 }
@@ -768,13 +785,11 @@ confab_sender_get_deadline (ConfabSender *self)
   for (i = 0; i < self->n_in_flight; i++)
     {
       const Segment *seg = &self->in_flight[i];
-      gint64 due = segment_give_up_time (self, seg);
 
       hole = hole || !seg->arrived;
-      if (!waits_for_hole (seg, hole))
-        due = MIN (due, segment_retransmit_time (seg, rto));
-
-      self->deadline = MIN (self->deadline, due);
+      self->deadline = MIN (self->deadline,
+                            waits_for_hole (seg, hole) ? segment_give_up_time (self, seg)
+                                                       : segment_due (self, seg, rto));
     }
   self->deadline_valid = TRUE;
 
