@@ -17,6 +17,7 @@
 #define T0       (1000 * G_USEC_PER_SEC)
 #define SEC      G_USEC_PER_SEC
 #define MS       (G_USEC_PER_SEC / 1000)
+#define W        CONFAB_SENDER_WINDOW
 
 typedef struct
 {
@@ -399,38 +400,38 @@ test_sender_window (Fixture       *f,
   guint64 expected[10];
   guint i;
 
-  for (i = 0; i < 300; i++)
+  for (i = 0; i < W + 44; i++)
     queue (f, "m", T0 + i);
-  g_assert_cmpuint (f->sent->len, ==, CONFAB_SENDER_WINDOW);
-  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, CONFAB_SENDER_WINDOW);
-  g_assert_cmpuint (confab_sender_get_queued (f->sender), ==, 300 - CONFAB_SENDER_WINDOW);
-  g_assert_cmpuint (last_sent (f)->seq, ==, 256);
+  g_assert_cmpuint (f->sent->len, ==, W);
+  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, W);
+  g_assert_cmpuint (confab_sender_get_queued (f->sender), ==, 44);
+  g_assert_cmpuint (last_sent (f)->seq, ==, W);
 
   /* Ten acked: ten more go out, with the next seqs and `low` past the acked. */
   ack (f, T0 + 500 * MS, 11, NULL);
   for (i = 0; i < 10; i++)
     expected[i] = i + 1;
   assert_ids (f->delivered, expected, 10);
-  g_assert_cmpuint (f->sent->len, ==, CONFAB_SENDER_WINDOW + 10);
+  g_assert_cmpuint (f->sent->len, ==, W + 10);
   for (i = 0; i < 10; i++)
     {
-      const Sent *s = sent_at (f, CONFAB_SENDER_WINDOW + i);
+      const Sent *s = sent_at (f, W + i);
 
-      g_assert_cmpuint (s->seq, ==, 257 + i);
-      g_assert_cmpuint (s->number, ==, 257 + i);
+      g_assert_cmpuint (s->seq, ==, W + 1 + i);
+      g_assert_cmpuint (s->number, ==, W + 1 + i);
       g_assert_cmpuint (s->low, ==, 11);
     }
-  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, CONFAB_SENDER_WINDOW);
-  g_assert_cmpuint (confab_sender_get_queued (f->sender), ==, 300 - CONFAB_SENDER_WINDOW - 10);
+  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, W);
+  g_assert_cmpuint (confab_sender_get_queued (f->sender), ==, 34);
 
   /* Everything acked: the rest goes out, then the window drains. */
-  ack (f, T0 + SEC, 267, NULL);
-  g_assert_cmpuint (f->sent->len, ==, 300);
+  ack (f, T0 + SEC, W + 11, NULL);
+  g_assert_cmpuint (f->sent->len, ==, W + 44);
   g_assert_cmpuint (confab_sender_get_queued (f->sender), ==, 0);
-  ack (f, T0 + SEC, 301, NULL);
-  g_assert_cmpuint (f->delivered->len, ==, 300);
+  ack (f, T0 + SEC, W + 45, NULL);
+  g_assert_cmpuint (f->delivered->len, ==, W + 44);
   g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, 0);
-  for (i = 0; i < 300; i++)
+  for (i = 0; i < W + 44; i++)
     g_assert_cmpuint (g_array_index (f->delivered, Id, i).number, ==, i + 1);
 }
 
@@ -449,9 +450,9 @@ test_sender_window_is_a_range (Fixture       *f,
   ConfabWireAck a = { SESSION, 1, CONFAB_WIRE_MAX_ACK_BITS, bitmap };
   guint i;
 
-  for (i = 0; i < 600; i++)
+  for (i = 0; i < 2 * W + 88; i++)
     queue (f, "m", T0);
-  g_assert_cmpuint (f->sent->len, ==, CONFAB_SENDER_WINDOW);
+  g_assert_cmpuint (f->sent->len, ==, W);
 
   /* Everything but seq 1 arrived, and waits for it: nothing is delivered
    * yet, nothing new sent.
@@ -459,22 +460,22 @@ test_sender_window_is_a_range (Fixture       *f,
   memset (bitmap, 0xFF, sizeof bitmap);
   confab_sender_ack (f->sender, &a, T0 + 2 * MS);
   g_assert_cmpuint (f->delivered->len, ==, 0);
-  g_assert_cmpuint (f->sent->len, ==, CONFAB_SENDER_WINDOW);
-  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, CONFAB_SENDER_WINDOW);
-  g_assert_cmpuint (confab_sender_get_queued (f->sender), ==, 600 - CONFAB_SENDER_WINDOW);
+  g_assert_cmpuint (f->sent->len, ==, W);
+  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, W);
+  g_assert_cmpuint (confab_sender_get_queued (f->sender), ==, W + 88);
 
   /* Seq 1 arrives: the window slides a whole window on. */
-  ack (f, T0 + 3 * MS, 257, NULL);
-  g_assert_cmpuint (f->delivered->len, ==, 256);
-  g_assert_cmpuint (f->sent->len, ==, 2 * CONFAB_SENDER_WINDOW);
-  g_assert_cmpuint (last_sent (f)->seq, ==, 2 * CONFAB_SENDER_WINDOW);
-  g_assert_cmpuint (last_sent (f)->low, ==, 257);
+  ack (f, T0 + 3 * MS, W + 1, NULL);
+  g_assert_cmpuint (f->delivered->len, ==, W);
+  g_assert_cmpuint (f->sent->len, ==, 2 * W);
+  g_assert_cmpuint (last_sent (f)->seq, ==, 2 * W);
+  g_assert_cmpuint (last_sent (f)->low, ==, W + 1);
 
-  ack (f, T0 + 4 * MS, 513, NULL);
-  ack (f, T0 + 5 * MS, 601, NULL);
-  g_assert_cmpuint (f->delivered->len, ==, 600);
+  ack (f, T0 + 4 * MS, 2 * W + 1, NULL);
+  ack (f, T0 + 5 * MS, 2 * W + 89, NULL);
+  g_assert_cmpuint (f->delivered->len, ==, 2 * W + 88);
   g_assert_cmpuint (g_array_index (f->delivered, Id, 0).number, ==, 1);
-  g_assert_cmpuint (g_array_index (f->delivered, Id, 255).number, ==, 256);
+  g_assert_cmpuint (g_array_index (f->delivered, Id, W - 1).number, ==, W);
 }
 
 /* A segment the bitmap names has arrived, but waits at the receiver for the
@@ -824,7 +825,7 @@ test_sender_deadline_new_segment (Fixture       *f,
   /* Later ones come after it, and those the full window leaves queued
    * change nothing.
    */
-  for (guint i = 0; i < CONFAB_SENDER_WINDOW; i++)
+  for (guint i = 0; i < W; i++)
     queue (f, "c", T0 + 1300 * MS);
   g_assert_cmpuint (confab_sender_get_queued (f->sender), ==, 2);
   g_assert_cmpint (confab_sender_get_deadline (f->sender), ==, T0 + 2200 * MS);
@@ -845,24 +846,25 @@ test_sender_give_up (Fixture       *f,
   guint i;
 
   queue (f, "A", T0);
-  for (i = 0; i < 250; i++)
+  /* A, the short ones and B's first five fragments fill the window. */
+  for (i = 0; i < W - 6; i++)
     queue (f, "m", T0 + 10 * SEC);
   b = queue (f, big, T0 + 10 * SEC);
-  g_assert_cmpuint (b, ==, 252);
-  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, CONFAB_SENDER_WINDOW);
+  g_assert_cmpuint (b, ==, W - 4);
+  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, W);
   g_assert_cmpuint (confab_sender_get_queued (f->sender), >, 5);
 
   confab_sender_tick (f->sender, T0 + 30 * SEC);
   assert_ids (f->failed, a_failed, 1);
   s = last_sent (f);
   /* A's seq 1 freed one slot: B's next fragment, with `low` past seq 1. */
-  g_assert_cmpuint (s->seq, ==, 257);
+  g_assert_cmpuint (s->seq, ==, W + 1);
   g_assert_cmpuint (s->number, ==, b);
   g_assert_cmpuint (s->frag, ==, 5);
   g_assert_cmpuint (s->low, ==, 2);
   /* The retransmissions in the same tick carry the new `low` too. */
   s = sent_at (f, f->sent->len - 2);
-  g_assert_cmpuint (s->seq, ==, 256);
+  g_assert_cmpuint (s->seq, ==, W);
   g_assert_cmpuint (s->low, ==, 2);
   g_assert_true (g_str_has_prefix (f->log->str, "tx 1 tx 2 "));
   g_assert_true (strstr (f->log->str, "failed 1 tx 2 tx 3 ") != NULL);
@@ -870,28 +872,28 @@ test_sender_give_up (Fixture       *f,
   /* Part of B arrives: it must still fail, not be delivered. Seq 2 still
    * holds the window's start, so nothing new goes out.
    */
-  ack (f, T0 + 31 * SEC, 2, SEQS (253));
+  ack (f, T0 + 31 * SEC, 2, SEQS (b + 1));
   g_assert_cmpuint (f->delivered->len, ==, 0);
-  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, CONFAB_SENDER_WINDOW);
-  g_assert_cmpuint (last_sent (f)->seq, ==, 257);
+  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, W);
+  g_assert_cmpuint (last_sent (f)->seq, ==, W + 1);
 
   g_assert_cmpint (confab_sender_get_deadline (f->sender), <=, T0 + 40 * SEC);
   confab_sender_tick (f->sender, T0 + 40 * SEC);
-  g_assert_cmpuint (f->failed->len, ==, 1 + 250 + 1);
+  g_assert_cmpuint (f->failed->len, ==, 1 + (W - 6) + 1);
   for (i = 0; i < f->failed->len; i++)
     g_assert_cmpuint (g_array_index (f->failed, Id, i).number, ==, i + 1);
   g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, 0);
   g_assert_cmpuint (confab_sender_get_queued (f->sender), ==, 0);
   g_assert_cmpint (confab_sender_get_deadline (f->sender), ==, G_MAXINT64);
-  g_assert_cmpuint (last_sent (f)->seq, ==, 257);
+  g_assert_cmpuint (last_sent (f)->seq, ==, W + 1);
 
   /* Nothing of B went out after it failed; a new message gets a fresh seq
    * and a `low` past everything abandoned.
    */
   queue (f, "C", T0 + 41 * SEC);
   s = last_sent (f);
-  g_assert_cmpuint (s->seq, ==, 258);
-  g_assert_cmpuint (s->low, ==, 258);
+  g_assert_cmpuint (s->seq, ==, W + 2);
+  g_assert_cmpuint (s->low, ==, W + 2);
   g_assert_cmpuint (s->number, ==, b + 1);
   g_assert_cmpuint (s->frag, ==, 0);
 }
@@ -943,7 +945,7 @@ test_sender_callback_order (Fixture       *f,
   g_autoptr(GString) expected = g_string_new (NULL);
   guint i;
 
-  for (i = 0; i < CONFAB_SENDER_WINDOW + 2; i++)
+  for (i = 0; i < W + 2; i++)
     queue (f, "m", T0);
   g_string_truncate (f->log, 0);
 
@@ -953,22 +955,23 @@ test_sender_callback_order (Fixture       *f,
 
   /* Deliveries in order, before the freed window is filled. */
   ack (f, T0 + 2 * MS, 4, NULL);
-  g_assert_cmpstr (f->log->str, ==, "delivered 1 delivered 2 delivered 3 tx 257 tx 258 ");
+  g_string_printf (expected, "delivered 1 delivered 2 delivered 3 tx %u tx %u ", W + 1, W + 2);
+  g_assert_cmpstr (f->log->str, ==, expected->str);
   g_string_truncate (f->log, 0);
 
   /* Give-up is reported before the retransmissions of the same tick:
-   * seqs 4 … 256, sent at T0, give up at T0 + 1 s; 257 and 258, sent 2 ms
+   * seqs 4 … W, sent at T0, give up at T0 + 1 s; W + 1 and W + 2, sent 2 ms
    * later, do not, but are due for a retransmission (the 1 ms sample
    * brought the RTO to its 200 ms floor).
    */
   confab_sender_set_give_up (f->sender, SEC);
   g_string_truncate (expected, 0);
-  for (i = 4; i <= CONFAB_SENDER_WINDOW; i++)
+  for (i = 4; i <= W; i++)
     g_string_append_printf (expected, "failed %u ", i);
-  g_string_append (expected, "tx 257 tx 258 ");
+  g_string_append_printf (expected, "tx %u tx %u ", W + 1, W + 2);
   confab_sender_tick (f->sender, T0 + SEC);
   g_assert_cmpstr (f->log->str, ==, expected->str);
-  g_assert_cmpuint (f->failed->len, ==, CONFAB_SENDER_WINDOW - 3);
+  g_assert_cmpuint (f->failed->len, ==, W - 3);
   g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, 2);
 }
 
@@ -979,7 +982,7 @@ test_sender_abandon_all (Fixture       *f,
   g_autofree char *big = make_text (5000);
   guint i;
 
-  for (i = 0; i < CONFAB_SENDER_WINDOW - 2; i++)
+  for (i = 0; i < W - 2; i++)
     queue (f, "m", T0);
   queue (f, big, T0);   /* 2 of 5 fragments in flight */
   queue (f, "x", T0);
@@ -987,7 +990,7 @@ test_sender_abandon_all (Fixture       *f,
   g_assert_cmpuint (confab_sender_get_queued (f->sender), ==, 3 + 2);
 
   confab_sender_abandon_all (f->sender);
-  g_assert_cmpuint (f->failed->len, ==, CONFAB_SENDER_WINDOW + 1);
+  g_assert_cmpuint (f->failed->len, ==, W + 1);
   for (i = 0; i < f->failed->len; i++)
     g_assert_cmpuint (g_array_index (f->failed, Id, i).number, ==, i + 1);
   g_assert_cmpuint (f->delivered->len, ==, 0);
@@ -996,17 +999,17 @@ test_sender_abandon_all (Fixture       *f,
   g_assert_cmpint (confab_sender_get_deadline (f->sender), ==, G_MAXINT64);
 
   /* Late acks for abandoned segments change nothing. */
-  ack (f, T0 + MS, 300, NULL);
+  ack (f, T0 + MS, W + 44, NULL);
   g_assert_cmpuint (f->delivered->len, ==, 0);
 
   queue (f, "z", T0 + 2 * MS);
-  g_assert_cmpuint (last_sent (f)->seq, ==, CONFAB_SENDER_WINDOW + 1);
-  g_assert_cmpuint (last_sent (f)->low, ==, CONFAB_SENDER_WINDOW + 1);
+  g_assert_cmpuint (last_sent (f)->seq, ==, W + 1);
+  g_assert_cmpuint (last_sent (f)->low, ==, W + 1);
 
   /* Idle: nothing to abandon, nothing reported. */
-  ack (f, T0 + 3 * MS, CONFAB_SENDER_WINDOW + 2, NULL);
+  ack (f, T0 + 3 * MS, W + 2, NULL);
   confab_sender_abandon_all (f->sender);
-  g_assert_cmpuint (f->failed->len, ==, CONFAB_SENDER_WINDOW + 1);
+  g_assert_cmpuint (f->failed->len, ==, W + 1);
 }
 
 /* With no give-up in sight the backoff must saturate, not overflow (the
