@@ -5,6 +5,8 @@
 
 #include "config.h"
 
+#include <sodium.h>
+
 #include "confab-crypto.h"
 #include "confab-wire.h"
 #include "test-util.h"
@@ -118,6 +120,93 @@ test_round_trip (void)
   /* No room: refused */
   g_assert_cmpuint (confab_sealer_seal (sealer, big, sizeof big, sealed, sizeof sealed - 1),
                     ==, 0);
+}
+
+/* docs/protocol.md §11.1 and §11.2 done here with libsodium alone: what
+ * Confab seals, another implementation of the protocol opens, and the
+ * other way round.
+ */
+static void
+protocol_aead_key (const char *passphrase,
+                   guint8      aead[crypto_aead_xchacha20poly1305_ietf_KEYBYTES],
+                   guint8      id[CONFAB_CRYPTO_KEY_ID_SIZE])
+{
+  static const char salt_source[] = "io.github.confab.Confab passphrase salt v1";
+  guint8 salt[crypto_pwhash_SALTBYTES];
+  guint8 master[crypto_kdf_KEYBYTES];
+
+  crypto_generichash (salt, sizeof salt, (const guint8 *)salt_source, strlen (salt_source),
+                      NULL, 0);
+  g_assert_cmpint (crypto_pwhash (master, sizeof master, passphrase, strlen (passphrase), salt,
+                                  crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                  crypto_pwhash_MEMLIMIT_INTERACTIVE,
+                                  crypto_pwhash_ALG_ARGON2ID13), ==, 0);
+  crypto_kdf_derive_from_key (aead, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, 1, "confab-m",
+                              master);
+  crypto_kdf_derive_from_key (id, CONFAB_CRYPTO_KEY_ID_SIZE, 2, "confab-i", master);
+}
+
+static void
+put_be64 (guint8  *p,
+          guint64  value)
+{
+  for (int i = 7; i >= 0; i--, value >>= 8)
+    p[i] = value & 0xff;
+}
+
+static void
+test_wire_format (void)
+{
+  static const guint8 header[] = { 0xFF, 'C', 'F', 'S', 0x01, 0, 0, 0 };
+  static const char inner[] = "\xff" "CFB an inner datagram";
+  gsize inner_length = strlen (inner);
+  guint8 aead[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+  guint8 id[CONFAB_CRYPTO_KEY_ID_SIZE];
+  ConfabEpoch ours = epoch (G_GUINT64_CONSTANT (0x0102030405060708),
+                            G_GUINT64_CONSTANT (0x1112131415161718));
+  g_autoptr(ConfabSealer) sealer = confab_sealer_new (key_a, ours);
+  g_autoptr(ConfabOpener) opener = confab_opener_new (key_a, OWN_ID, 0);
+  guint8 sealed[CONFAB_WIRE_MAX_DATAGRAM];
+  guint8 plain[CONFAB_WIRE_MAX_DATAGRAM];
+  unsigned long long plain_length = 0;
+  unsigned long long sealed_length = 0;
+  g_autofree char *text = NULL;
+  gsize n = 0;
+
+  protocol_aead_key ("correct horse battery staple", aead, id);
+  g_assert_cmpmem (confab_key_get_id (key_a), CONFAB_CRYPTO_KEY_ID_SIZE, id, sizeof id);
+
+  /* Confab's second datagram of the epoch, opened by the book */
+  for (guint i = 0; i < 2; i++)
+    n = seal (sealer, inner, sealed);
+  g_assert_cmpmem (sealed, 8, header, sizeof header);
+  g_assert_cmpmem (sealed + 8, 16, "\x01\x02\x03\x04\x05\x06\x07\x08"
+                                   "\x11\x12\x13\x14\x15\x16\x17\x18", 16);
+  g_assert_cmpmem (sealed + 24, 8, "\0\0\0\0\0\0\0\x02", 8);
+  g_assert_cmpint (crypto_aead_xchacha20poly1305_ietf_decrypt (plain, &plain_length, NULL,
+                                                               sealed + 32, n - 32, sealed, 32,
+                                                               sealed + 8, aead), ==, 0);
+  g_assert_cmpmem (plain, plain_length, inner, inner_length);
+
+  /* Sealed by the book, in two epochs, opened by Confab */
+  for (guint64 time = 5000; time <= 6000; time += 1000)
+    for (guint64 counter = 1; counter <= 3; counter++)
+      {
+        memcpy (sealed, header, sizeof header);
+        put_be64 (sealed + 8, time);
+        put_be64 (sealed + 16, 99);
+        put_be64 (sealed + 24, counter);
+        crypto_aead_xchacha20poly1305_ietf_encrypt (sealed + 32, &sealed_length,
+                                                    (const guint8 *)inner, inner_length,
+                                                    sealed, 32, NULL, sealed + 8, aead);
+        g_assert_cmpint (open_datagram (opener, sealed, 32 + sealed_length, &text), ==,
+                         CONFAB_OPEN_OK);
+        g_assert_cmpstr (text, ==, inner);
+        g_clear_pointer (&text, g_free);
+      }
+  g_assert_cmpuint (confab_opener_get_newest (opener), ==, 6000);
+
+  sodium_memzero (aead, sizeof aead);
 }
 
 static void
@@ -406,6 +495,7 @@ main (int   argc,
   g_test_add_func ("/crypto/same-passphrase-same-key", test_same_passphrase_same_key);
   g_test_add_func ("/crypto/empty-passphrase", test_empty_passphrase);
   g_test_add_func ("/crypto/round-trip", test_round_trip);
+  g_test_add_func ("/crypto/wire-format", test_wire_format);
   g_test_add_func ("/crypto/other-key-forged", test_other_key_forged);
   g_test_add_func ("/crypto/reflected", test_reflected);
   g_test_add_func ("/crypto/every-bit-flipped", test_every_bit_flipped);
