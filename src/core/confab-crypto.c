@@ -17,6 +17,8 @@ G_STATIC_ASSERT (CONFAB_CRYPTO_OVERHEAD == CONFAB_WIRE_SEAL_ROOM);
 G_STATIC_ASSERT (CONFAB_CRYPTO_TAG_SIZE == crypto_aead_xchacha20poly1305_ietf_ABYTES);
 G_STATIC_ASSERT (CONFAB_CRYPTO_HEADER_SIZE - 8 ==
                  crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+G_STATIC_ASSERT (crypto_core_hchacha20_INPUTBYTES == 16 &&
+                 crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12);
 
 #define VERSION 1
 #define REPLAY_WORDS (CONFAB_CRYPTO_REPLAY_WINDOW / 64)
@@ -42,6 +44,7 @@ struct _ConfabSealer
   ConfabKey   *key;
   ConfabEpoch  epoch;
   guint64      counter;
+  guint8      *subkey;
 };
 
 struct _ConfabOpener
@@ -54,6 +57,10 @@ struct _ConfabOpener
   guint64      highest;
   /* Bit i of the window: counter highest - i has been seen. */
   guint64      seen[REPLAY_WORDS];
+  /* The subkey of the last epoch a datagram was authentic in */
+  guint8      *subkey;
+  ConfabEpoch  subkey_epoch;
+  gboolean     has_subkey;
 };
 
 /**
@@ -96,6 +103,41 @@ read_u64 (const guint8 *p)
     value = (value << 8) | p[i];
 
   return value;
+}
+
+/* Subkeys. XChaCha20-Poly1305 is ChaCha20-Poly1305 (IETF) under a subkey,
+ * the HChaCha20 of the key and the nonce's first 16 bytes, with the nonce's
+ * last 8 bytes behind four zero bytes. Those 16 are a datagram's epoch
+ * (§11.2), the same all through a run: its subkey is made once rather than
+ * for each datagram, which was a sixth of the cost of sealing 100 bytes.
+ */
+#define SUBKEY_SIZE crypto_core_hchacha20_OUTPUTBYTES
+
+/* @header: a sealed datagram's */
+static void
+make_subkey (guint8       *subkey,
+             const guint8 *header,
+             const guint8 *key)
+{
+  crypto_core_hchacha20 (subkey, header + 8, key, NULL);
+}
+
+static void
+make_short_nonce (guint8        nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES],
+                  const guint8 *header)
+{
+  memset (nonce, 0, 4);
+  memcpy (nonce + 4, header + 24, 8);
+}
+
+/* In memory that is locked and guarded, as the key is */
+static guint8 *
+subkey_new (void)
+{
+  guint8 *subkey = sodium_malloc (SUBKEY_SIZE);
+
+  g_assert (subkey != NULL);
+  return subkey;
 }
 
 /* Keys */
@@ -305,6 +347,7 @@ ConfabSealer *
 confab_sealer_new (ConfabKey   *key,
                    ConfabEpoch  epoch)
 {
+  guint8 header[CONFAB_CRYPTO_HEADER_SIZE] = { 0 };
   ConfabSealer *self;
 
   g_return_val_if_fail (key != NULL, NULL);
@@ -313,6 +356,10 @@ confab_sealer_new (ConfabKey   *key,
   self = g_new0 (ConfabSealer, 1);
   self->key = confab_key_ref (key);
   self->epoch = epoch;
+  self->subkey = subkey_new ();
+  write_u64 (header + 8, epoch.time);
+  write_u64 (header + 16, epoch.random);
+  make_subkey (self->subkey, header, key->aead);
 
   return self;
 }
@@ -324,6 +371,7 @@ confab_sealer_free (ConfabSealer *self)
     return;
 
   confab_key_unref (self->key);
+  sodium_free (self->subkey);
   g_free (self);
 }
 
@@ -349,6 +397,7 @@ confab_sealer_seal (ConfabSealer *self,
                     gsize         size)
 {
   unsigned long long sealed_length = 0;
+  guint8 nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
 
   g_return_val_if_fail (self != NULL, 0);
   g_return_val_if_fail (plain != NULL && out != NULL, 0);
@@ -363,10 +412,11 @@ confab_sealer_seal (ConfabSealer *self,
   write_u64 (out + 16, self->epoch.random);
   write_u64 (out + 24, ++self->counter);
 
-  crypto_aead_xchacha20poly1305_ietf_encrypt (out + CONFAB_CRYPTO_HEADER_SIZE, &sealed_length,
-                                              plain, length,
-                                              out, CONFAB_CRYPTO_HEADER_SIZE,
-                                              NULL, out + 8, self->key->aead);
+  make_short_nonce (nonce, out);
+  crypto_aead_chacha20poly1305_ietf_encrypt (out + CONFAB_CRYPTO_HEADER_SIZE, &sealed_length,
+                                             plain, length,
+                                             out, CONFAB_CRYPTO_HEADER_SIZE,
+                                             NULL, nonce, self->subkey);
 
   return CONFAB_CRYPTO_HEADER_SIZE + sealed_length;
 }
@@ -396,6 +446,7 @@ confab_opener_new (ConfabKey *key,
   self->key = confab_key_ref (key);
   self->own_id = own_id;
   self->closed_until = closed_until;
+  self->subkey = subkey_new ();
 
   return self;
 }
@@ -407,6 +458,7 @@ confab_opener_free (ConfabOpener *self)
     return;
 
   confab_key_unref (self->key);
+  sodium_free (self->subkey);
   g_free (self);
 }
 
@@ -529,8 +581,12 @@ confab_opener_open (ConfabOpener *self,
                     gsize        *out_length)
 {
   unsigned long long plain_length = 0;
+  guint8 nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
+  guint8 fresh[SUBKEY_SIZE];
+  const guint8 *subkey;
   ConfabEpoch epoch;
   guint64 counter;
+  int rc;
 
   g_return_val_if_fail (self != NULL, CONFAB_OPEN_MALFORMED);
   g_return_val_if_fail (out_length != NULL, CONFAB_OPEN_MALFORMED);
@@ -548,11 +604,30 @@ confab_opener_open (ConfabOpener *self,
   if (epoch.time == 0 || counter == 0 || size < length - CONFAB_CRYPTO_OVERHEAD)
     return CONFAB_OPEN_MALFORMED;
 
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt (out, &plain_length, NULL,
+  /* The subkey kept is only ever one of an epoch seen authentic: forged
+   * datagrams cannot make it change.
+   */
+  subkey = self->subkey;
+  if (!self->has_subkey || self->subkey_epoch.time != epoch.time ||
+      self->subkey_epoch.random != epoch.random)
+    {
+      make_subkey (fresh, data, self->key->aead);
+      subkey = fresh;
+    }
+  make_short_nonce (nonce, data);
+  rc = crypto_aead_chacha20poly1305_ietf_decrypt (out, &plain_length, NULL,
                                                   data + CONFAB_CRYPTO_HEADER_SIZE,
                                                   length - CONFAB_CRYPTO_HEADER_SIZE,
                                                   data, CONFAB_CRYPTO_HEADER_SIZE,
-                                                  data + 8, self->key->aead) != 0)
+                                                  nonce, subkey);
+  if (rc == 0 && subkey == fresh)
+    {
+      memcpy (self->subkey, fresh, SUBKEY_SIZE);
+      self->subkey_epoch = epoch;
+      self->has_subkey = TRUE;
+    }
+  sodium_memzero (fresh, sizeof fresh);
+  if (rc != 0)
     return CONFAB_OPEN_FORGED;
 
   *out_length = plain_length;
