@@ -105,6 +105,20 @@ read_u64 (const guint8 *p)
   return value;
 }
 
+/* A sealed datagram's header (docs/protocol.md §11.2) */
+static void
+write_header (guint8      *out,
+              ConfabEpoch  epoch,
+              guint64      counter)
+{
+  memcpy (out, sealed_magic, sizeof sealed_magic);
+  out[4] = VERSION;
+  out[5] = out[6] = out[7] = 0;
+  write_u64 (out + 8, epoch.time);
+  write_u64 (out + 16, epoch.random);
+  write_u64 (out + 24, counter);
+}
+
 /* Subkeys. XChaCha20-Poly1305 is ChaCha20-Poly1305 (IETF) under a subkey,
  * the HChaCha20 of the key and the nonce's first 16 bytes, with the nonce's
  * last 8 bytes behind four zero bytes. Those 16 are a datagram's epoch
@@ -347,7 +361,7 @@ ConfabSealer *
 confab_sealer_new (ConfabKey   *key,
                    ConfabEpoch  epoch)
 {
-  guint8 header[CONFAB_CRYPTO_HEADER_SIZE] = { 0 };
+  guint8 header[CONFAB_CRYPTO_HEADER_SIZE];
   ConfabSealer *self;
 
   g_return_val_if_fail (key != NULL, NULL);
@@ -357,8 +371,7 @@ confab_sealer_new (ConfabKey   *key,
   self->key = confab_key_ref (key);
   self->epoch = epoch;
   self->subkey = subkey_new ();
-  write_u64 (header + 8, epoch.time);
-  write_u64 (header + 16, epoch.random);
+  write_header (header, epoch, 0);
   make_subkey (self->subkey, header, key->aead);
 
   return self;
@@ -405,13 +418,7 @@ confab_sealer_seal (ConfabSealer *self,
   if (size < length + CONFAB_CRYPTO_OVERHEAD || plain == out)
     return 0;
 
-  memcpy (out, sealed_magic, sizeof sealed_magic);
-  out[4] = VERSION;
-  out[5] = out[6] = out[7] = 0;
-  write_u64 (out + 8, self->epoch.time);
-  write_u64 (out + 16, self->epoch.random);
-  write_u64 (out + 24, ++self->counter);
-
+  write_header (out, self->epoch, ++self->counter);
   make_short_nonce (nonce, out);
   crypto_aead_chacha20poly1305_ietf_encrypt (out + CONFAB_CRYPTO_HEADER_SIZE, &sealed_length,
                                              plain, length,
