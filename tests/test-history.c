@@ -776,6 +776,73 @@ test_sending_waits (Fixture       *fixture,
                    CONFAB_MESSAGE_STATE_SENDING);
 }
 
+static void
+set_state_ok (ConfabHistory      *history,
+              GPtrArray          *messages,
+              guint               i,
+              ConfabMessageState  state)
+{
+  ConfabMessage *message = g_ptr_array_index (messages, i);
+
+  confab_message_set_state (message, state);
+  g_assert_true (confab_history_update (history, message, NULL));
+}
+
+/* Ours still sending wait wherever they are among the rows, as the others
+ * around them are answered, given up on, sent again or come in.
+ */
+static void
+test_sending_waits_among_others (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  g_autoptr(ConfabHistory) history = open_ok (fixture->path);
+  g_autoptr(GPtrArray) ours = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(ConfabMessage) theirs = make_message (CONFAB_DIRECTION_INCOMING, "theirs", 6, 1);
+  Stored all = { fixture->path, 6 };
+  gint64 added = g_get_monotonic_time ();
+
+  for (guint i = 1; i <= 5; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("ours %u", i);
+      ConfabMessage *message = make_message (CONFAB_DIRECTION_OUTGOING, text, 5, i);
+
+      add_ok (history, message);
+      g_ptr_array_add (ours, message);
+    }
+  add_ok (history, theirs);
+  /* The first answered, the third given up on and sent again, the fifth
+   * given up on; the second and fourth still sending
+   */
+  set_state_ok (history, ours, 0, CONFAB_MESSAGE_STATE_DELIVERED);
+  set_state_ok (history, ours, 2, CONFAB_MESSAGE_STATE_FAILED);
+  set_state_ok (history, ours, 2, CONFAB_MESSAGE_STATE_SENDING);
+  set_state_ok (history, ours, 4, CONFAB_MESSAGE_STATE_FAILED);
+
+  TEST_WAIT_UNTIL (theirs_stored, fixture->path);
+  g_assert_cmpint (state_with_sqlite (fixture->path, "ours 1"), ==,
+                   CONFAB_MESSAGE_STATE_DELIVERED);
+  g_assert_cmpint (state_with_sqlite (fixture->path, "ours 5"), ==, CONFAB_MESSAGE_STATE_FAILED);
+  /* For two seconds (unless this loop was held up that long) */
+  if (g_get_monotonic_time () - added < 2 * G_USEC_PER_SEC)
+    for (guint i = 2; i <= 4; i++)
+      {
+        g_autofree char *text = g_strdup_printf ("ours %u", i);
+
+        g_assert_cmpint (state_with_sqlite (fixture->path, text), ==, -1);
+      }
+
+  for (guint i = 1; i <= 3; i++)
+    set_state_ok (history, ours, i, CONFAB_MESSAGE_STATE_DELIVERED);
+  TEST_WAIT_UNTIL (database_holds, &all);
+  for (guint i = 2; i <= 4; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("ours %u", i);
+
+      g_assert_cmpint (state_with_sqlite (fixture->path, text), ==,
+                       CONFAB_MESSAGE_STATE_DELIVERED);
+    }
+}
+
 /* Ours sent faster than their acks come back do not bring the commit on:
  * it would write none of them, only copy their records into the next
  * log. The commit comes once enough are acknowledged, or with the timer.
@@ -1733,6 +1800,7 @@ main (int   argc,
   ADD ("crash-mid-commit", test_crash_mid_commit);
   ADD ("writes-wait-past-bound", test_writes_wait_past_bound);
   ADD ("sending-waits", test_sending_waits);
+  ADD ("sending-waits-among-others", test_sending_waits_among_others);
   ADD ("sending-does-not-hurry-commit", test_sending_does_not_hurry_commit);
   ADD ("log-replayed", test_log_replayed);
   ADD ("log-torn", test_log_torn);

@@ -127,6 +127,8 @@ struct _ConfabHistory
    */
   GPtrArray    *unwritten_rows;
   GHashTable   *unwritten;
+  /* How many of them are ours, still sending (row_sending()) */
+  guint         unwritten_sending;
   /* Changes to rows handed to the writer, or in the database, in order */
   GArray       *changes;
   /* With a log, the rows and changes are written in the writer's thread. */
