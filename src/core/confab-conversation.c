@@ -1028,11 +1028,12 @@ confab_conversation_send (ConfabConversation *self,
                           const char         *text)
 {
   g_autoptr(ConfabMessage) message = NULL;
+  gsize length = text != NULL ? strlen (text) : 0;
 
   g_return_val_if_fail (CONFAB_IS_CONVERSATION (self), NULL);
-  g_return_val_if_fail (text != NULL && text[0] != '\0', NULL);
-  g_return_val_if_fail (confab_utf8_validate (text, strlen (text)), NULL);
-  g_return_val_if_fail (strlen (text) <= confab_conversation_get_max_length (self), NULL);
+  g_return_val_if_fail (length > 0, NULL);
+  g_return_val_if_fail (confab_utf8_validate (text, length), NULL);
+  g_return_val_if_fail (length <= confab_conversation_get_max_length (self), NULL);
 
   message = confab_message_new (CONFAB_DIRECTION_OUTGOING,
                                 confab_conversation_get_nickname (self),
