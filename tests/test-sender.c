@@ -521,6 +521,64 @@ test_sender_bitmap (Fixture       *f,
   g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, 2);
 }
 
+/* The last seq a bitmap can name (its last bit) counts as arrived; past
+ * it, the ack says nothing, and what is in flight there stays, in order.
+ */
+static void
+test_sender_bitmap_reach (Fixture       *f,
+                          gconstpointer  data G_GNUC_UNUSED)
+{
+  static const guint64 all[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+  g_autoptr(GString) log = g_string_new ("delivered 1 ");
+  guint i;
+
+  for (i = 0; i < 12; i++)
+    queue (f, "m", T0);
+  g_string_truncate (f->log, 0);
+
+  /* next 2, one byte of bitmap: its last bit is seq 10. */
+  ack (f, T0 + MS, 2, SEQS (10));
+  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, 11);
+
+  /* All due but 10, which waits for the hole before it */
+  confab_sender_tick (f->sender, T0 + SEC);
+  for (i = 2; i <= 12; i++)
+    if (i != 10)
+      g_string_append_printf (log, "tx %u ", i);
+  g_assert_cmpstr (f->log->str, ==, log->str);
+
+  ack (f, T0 + SEC + MS, 13, NULL);
+  assert_ids (f->delivered, all, 12);
+  g_assert_cmpuint (confab_sender_get_in_flight (f->sender), ==, 0);
+}
+
+/* A segment sent again a moment ago is not overtaken by one sent before
+ * that; one sent after it, and overtaken, still is.
+ */
+static void
+test_sender_overtaken_after_resent (Fixture       *f,
+                                    gconstpointer  data G_GNUC_UNUSED)
+{
+  queue (f, "a", T0);
+  queue (f, "b", T0 + 500 * MS);
+  queue (f, "c", T0 + 995 * MS);
+
+  /* a's timer: it goes again at T0 + 1 s. */
+  confab_sender_tick (f->sender, T0 + SEC);
+  g_assert_cmpuint (f->sent->len, ==, 4);
+  g_assert_cmpuint (last_sent (f)->seq, ==, 1);
+
+  /* c arrived: b, sent long before it, is lost and goes again at once; a
+   * was sent again after c.
+   */
+  ack (f, T0 + SEC + MS, 1, SEQS (3));
+  g_assert_cmpuint (f->sent->len, ==, 5);
+  g_assert_cmpuint (last_sent (f)->seq, ==, 2);
+
+  ack (f, T0 + SEC + 2 * MS, 4, NULL);
+  g_assert_cmpuint (f->delivered->len, ==, 3);
+}
+
 /* A segment that arrived behind a hole waits for the hole, not for its own
  * timer. Should `next` then stop at it (the receiver restarted and lost what
  * it held), its timer runs again and it goes once more.
@@ -1089,6 +1147,7 @@ main (int   argc,
   ADD ("window", test_sender_window);
   ADD ("window-is-a-range", test_sender_window_is_a_range);
   ADD ("bitmap", test_sender_bitmap);
+  ADD ("bitmap-reach", test_sender_bitmap_reach);
   ADD ("arrived-then-lost", test_sender_arrived_then_lost);
   ADD ("delivered-when-complete", test_sender_delivered_when_complete);
   ADD ("other-session", test_sender_other_session);
@@ -1099,6 +1158,7 @@ main (int   argc,
   ADD ("deadline-after-bitmap", test_sender_deadline_after_bitmap);
   ADD ("deadline-new-segment", test_sender_deadline_new_segment);
   ADD ("fast-retransmit", test_sender_fast_retransmit);
+  ADD ("overtaken-after-resent", test_sender_overtaken_after_resent);
   ADD ("transmit-again", test_sender_transmit_again);
   ADD ("give-up", test_sender_give_up);
   ADD ("resend", test_sender_resend);

@@ -575,6 +575,11 @@ retransmit_overtaken (ConfabSender *self,
     {
       Segment *seg = &self->in_flight[i];
 
+      /* Seq order is first-sent order, and a segment is last sent at its
+       * first sending or later: none from here on is overtaken.
+       */
+      if (seg->first_sent + window >= newest_acked_sent)
+        break;
       if (seg->arrived || seg->last_sent + window >= newest_acked_sent)
         continue;
 
@@ -592,6 +597,8 @@ confab_sender_ack (ConfabSender        *self,
 {
   gboolean sampled = FALSE;
   gint64 newest_acked_sent = G_MININT64;
+  /* Past the last seq the bitmap names, the ACK says nothing. */
+  guint64 reach = ack->next > G_MAXUINT64 - ack->nbits ? G_MAXUINT64 : ack->next + ack->nbits;
   guint kept = 0;
   guint i;
 
@@ -602,7 +609,7 @@ confab_sender_ack (ConfabSender        *self,
   if (ack->session != self->session)
     return;
 
-  for (i = 0; i < self->n_in_flight; i++)
+  for (i = 0; i < self->n_in_flight && self->in_flight[i].seq <= reach; i++)
     {
       Segment *seg = &self->in_flight[i];
       Message *m = seg->message;
@@ -643,9 +650,12 @@ confab_sender_ack (ConfabSender        *self,
         }
     }
 
-  if (kept != self->n_in_flight)
+  /* The segments out of reach move down in one go. */
+  if (kept != i)
     {
-      self->n_in_flight = kept;
+      memmove (&self->in_flight[kept], &self->in_flight[i],
+               (self->n_in_flight - i) * sizeof (Segment));
+      self->n_in_flight -= i - kept;
       invalidate_deadline (self);
     }
   if (newest_acked_sent != G_MININT64)
