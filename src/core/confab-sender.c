@@ -68,7 +68,8 @@ struct _ConfabSender
   /* Segments in flight, in seq order: seqs are handed out in increasing
    * order and appended, and removal keeps the order. So in_flight[0] is the
    * `low` of every datagram, and a seq order is also first-sent order. At
-   * this size one compacting pass per ack beats a hash table or a list.
+   * this size an array beats a hash table or a list: an ack reads the
+   * segments it can name and moves the rest down in one go.
    */
   Segment                in_flight[CONFAB_SENDER_WINDOW];
   guint                  n_in_flight;
