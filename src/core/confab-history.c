@@ -1556,8 +1556,9 @@ hand_off (ConfabHistory  *self,
     return FALSE;
 
   /* Only ours still sending may wait, and they are among the newest: the
-   * rows before the oldest of them all go, unread. Reading each of a
-   * thousand rows, last touched a second ago, held the main loop 70 µs.
+   * rows before the oldest of them all go, unread (with @all, every row).
+   * Reading each of a thousand rows, last touched a second ago, held the
+   * main loop 70 µs.
    */
   for (guint found = 0; !all && from > 0 && found < self->unwritten_sending;)
     found += row_sending (g_ptr_array_index (rows, --from));
@@ -1575,7 +1576,7 @@ hand_off (ConfabHistory  *self,
     {
       Row *row = g_ptr_array_index (rows, i);
 
-      if (all || row_settled (row, now))
+      if (row_settled (row, now))
         rows->pdata[settled++] = row;
       else
         {
@@ -1913,10 +1914,13 @@ change_row (ConfabHistory  *self,
   row = g_hash_table_lookup (self->unwritten, &id);
   if (row != NULL)
     {
+      gboolean sending;
+
       self->unwritten_sending -= row_sending (row);
       fold (row, message);
-      self->unwritten_sending += row_sending (row);
-      count_write (self, row_sending (row));
+      sending = row_sending (row);
+      self->unwritten_sending += sending;
+      count_write (self, sending);
       return TRUE;
     }
 
